@@ -1,0 +1,831 @@
+"""Reassemble streamed chunks into the full completion object.
+
+On well-formed OpenAI streams the result equals the openai SDK's
+``ChatCompletionStreamState`` snapshot; where that SDK crashes or garbles (repeated
+roles and tool ids, missing or sparse tool indices, out-of-order choices, null deltas,
+usage not in the last chunk...) the robust rules of the reassembly spec apply.
+
+Faults never raise: a mid-stream error event, a missing ``[DONE]``, a cut-off last
+event or a payload that is not JSON end up in ``result.outcome.problems`` with the
+event index and byte offset, and everything assembled before them is kept.
+
+Speed: a whole body takes a fast path when it is the plain ``data: {...}\\n\\n`` shape.
+The payloads are spliced into one JSON array with C-level byte operations and decoded
+in a single typed msgspec call; strings are joined once at the end. Anything unusual
+(comments, CRLF, other fields, unknown keys, invalid JSON) falls back to the SSE
+parser and per-chunk decoding, which give exact offsets.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import Any, Union
+
+import msgspec
+from msgspec import UNSET
+
+from streamtape.chat import (
+    CHUNK_DECODER,
+    CHUNKS_DECODER,
+    ChatChoice,
+    ChatCompletion,
+    ChatMessage,
+    Chunk,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    JSONDict,
+    Outcome,
+    Problem,
+    TextChoice,
+    TextCompletion,
+    ToolCall,
+    completion_from_dict,
+    decode_chunk_lenient,
+)
+from streamtape.errors import SSEError
+from streamtape.exchange import Exchange, Read
+from streamtape.exchange import Outcome as ExchangeOutcome
+
+__all__ = ["Assembler", "Completion", "assemble"]
+
+Completion = Union[ChatCompletion, TextCompletion]  # noqa: UP007 - runtime alias on 3.10
+
+_CHAT_OBJECTS = frozenset({"chat.completion.chunk", "chat.completion"})
+_TEXT_LOGPROB_LISTS = ("tokens", "token_logprobs", "top_logprobs", "text_offset")
+_NEVER = object()
+
+
+def _fix_surrogates(s: str) -> str:
+    """Join surrogate halves that arrived in separate chunks; replace lone ones."""
+    return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _copy(v: Any) -> Any:
+    """Copy lists and dicts so accumulation never mutates a decoded chunk."""
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+def _merge(
+    acc: JSONDict, delta: JSONDict, first: tuple[str, ...] = (), last: tuple[str, ...] = ()
+) -> None:
+    """``accumulate_delta`` for keys streamtape does not model, without its crashes.
+
+    Strings concatenate, numbers add, dicts recurse, lists extend (entries carrying an
+    ``index`` merge into the entry with that index), ``index``/``type`` replace.
+    Keys in ``first`` keep their first non-empty value, keys in ``last`` their last.
+    """
+    for k, v in delta.items():
+        cur = acc.get(k)
+        if k not in acc or cur is None:
+            acc[k] = _copy(v)
+        elif v is None or k in first:
+            continue
+        elif k in last or k == "index" or k == "type":
+            acc[k] = _copy(v)
+        elif isinstance(cur, str) and isinstance(v, str):
+            acc[k] = "".join((cur, v))
+        elif isinstance(cur, (int, float)) and isinstance(v, (int, float)):
+            acc[k] = cur + v
+        elif isinstance(cur, dict) and isinstance(v, dict):
+            _merge(cur, v)
+        elif isinstance(cur, list) and isinstance(v, list):
+            for entry in v:
+                idx = entry.get("index") if isinstance(entry, dict) else None
+                target = None
+                if isinstance(idx, int):
+                    target = next(
+                        (e for e in cur if isinstance(e, dict) and e.get("index") == idx), None
+                    )
+                if target is None:
+                    cur.append(_copy(entry))
+                else:
+                    _merge(target, entry)
+
+
+class _Tool:
+    """One tool call being accumulated."""
+
+    __slots__ = ("args", "extra", "fn_extra", "has_fn", "id", "name", "type", "wire_index")
+
+    def __init__(self, wire_index: int | None) -> None:
+        self.wire_index = wire_index
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: str | None = None
+        self.args: list[str] = []
+        self.has_fn = False
+        self.extra: JSONDict | None = None
+        self.fn_extra: JSONDict | None = None
+
+
+class _ChatSlot:
+    """One chat choice being accumulated; strings are kept as parts, joined at the end."""
+
+    __slots__ = (
+        "annotations",
+        "audio",
+        "by_index",
+        "content",
+        "content_list",
+        "dextra",
+        "extra",
+        "fc_args",
+        "fc_extra",
+        "fc_name",
+        "finish_reason",
+        "has_fc",
+        "index",
+        "logprobs",
+        "reasoning",
+        "reasoning_content",
+        "refusal",
+        "role",
+        "tools",
+    )
+
+    def __init__(self, index: int, choice: ChunkChoice) -> None:
+        self.index = index
+        self.role: str | None = None
+        self.content: list[str] = []
+        self.content_list: list[Any] | None = None
+        self.refusal: list[str] | None = None
+        self.reasoning_content: list[str] | None = None
+        self.reasoning: list[str] | None = None
+        self.tools: list[_Tool] = []
+        self.by_index: dict[int, _Tool] = {}
+        self.fc_name: str | None = None
+        self.fc_args: list[str] = []
+        self.fc_extra: JSONDict | None = None
+        self.has_fc = False
+        self.audio: JSONDict | None = None
+        self.annotations: list[Any] | None = None
+        self.dextra: JSONDict | None = None
+        self.finish_reason: str | None = None
+        self.logprobs: JSONDict | None = None
+        # Choice-level extras (Azure content_filter_results...): first appearance wins.
+        self.extra = _copy(choice.extra) if choice.extra else None
+
+    def rare(self, d: Delta) -> None:
+        """Everything in a delta except string content: the uncommon fields."""
+        if d.role and self.role is None:
+            self.role = d.role
+        if d.refusal is not None:
+            if self.refusal is None:
+                self.refusal = []
+            self.refusal.append(d.refusal)
+        if d.reasoning_content is not None:
+            if self.reasoning_content is None:
+                self.reasoning_content = []
+            self.reasoning_content.append(d.reasoning_content)
+        if d.reasoning is not None:
+            if self.reasoning is None:
+                self.reasoning = []
+            self.reasoning.append(d.reasoning)
+        if d.tool_calls is not None:
+            for frag in d.tool_calls:
+                self._tool(frag.index, frag.id, frag.type, frag.function, frag.extra)
+        fc = d.function_call
+        if fc is not None:
+            self.has_fc = True
+            if fc.name and self.fc_name is None:
+                self.fc_name = fc.name
+            if fc.arguments:
+                self.fc_args.append(fc.arguments)
+            if fc.extra:
+                self.fc_extra = self.fc_extra or {}
+                _merge(self.fc_extra, fc.extra)
+        if d.audio is not None:
+            self.audio = self.audio if self.audio is not None else {}
+            _merge(self.audio, d.audio, first=("id",), last=("expires_at",))
+        if d.annotations is not None:
+            self.annotations = self.annotations if self.annotations is not None else []
+            self.annotations.extend(_copy(d.annotations))
+        if d.extra:
+            self.dextra = self.dextra if self.dextra is not None else {}
+            _merge(self.dextra, d.extra)
+
+    def _tool(
+        self,
+        wire: int | None,
+        tid: str | None,
+        ttype: str | None,
+        fn: Any,
+        extra: JSONDict | None,
+    ) -> None:
+        """Route one fragment to its call: by index, or by id when the index is missing
+        or a different id shows up at an index already in use (parallel calls that a
+        gateway put all at index 0)."""
+        if wire is None:
+            tool = self.tools[-1] if self.tools else None
+            if tool is None or (tid and tid != tool.id):
+                tool = _Tool(None)
+                self.tools.append(tool)
+        else:
+            tool = self.by_index.get(wire)
+            if tool is None or (tid and tool.id and tid != tool.id):
+                tool = _Tool(wire)
+                self.tools.append(tool)
+                self.by_index[wire] = tool
+        if tid and tool.id is None:
+            tool.id = tid
+        if ttype and tool.type is None:
+            tool.type = ttype
+        if fn is not None:
+            tool.has_fn = True
+            if fn.name and tool.name is None:
+                tool.name = fn.name
+            if fn.arguments:
+                tool.args.append(fn.arguments)
+            if fn.extra:
+                tool.fn_extra = tool.fn_extra if tool.fn_extra is not None else {}
+                _merge(tool.fn_extra, fn.extra)
+        if extra:
+            tool.extra = tool.extra if tool.extra is not None else {}
+            _merge(tool.extra, extra)
+
+    def add_logprobs(self, lp: JSONDict) -> None:
+        """``content``/``refusal`` lists: the first non-null value as given, then extended."""
+        mine = self.logprobs
+        if mine is None:
+            mine = self.logprobs = _copy(lp)
+            mine.setdefault("content", None)
+            mine.setdefault("refusal", None)
+            return
+        for key in ("content", "refusal"):
+            new = lp.get(key)
+            if new:
+                have = mine.get(key)
+                if have is None:
+                    mine[key] = have = []
+                have.extend(new)
+
+    def build(self, fix: bool) -> ChatChoice:
+        f = _fix_surrogates if fix else str
+        content: str | list[Any] | None = None
+        if self.content_list is not None:
+            content = list(self.content_list)
+            if self.content:
+                content.append({"type": "text", "text": f("".join(self.content))})
+        elif self.content:
+            content = f("".join(self.content))
+        msg = ChatMessage(
+            role=self.role,
+            content=content,
+            refusal=f("".join(self.refusal)) if self.refusal is not None else None,
+            extra=_copy(self.dextra) if self.dextra else None,
+        )
+        if self.tools:
+            tools = self.tools
+            if all(t.wire_index is not None for t in tools):
+                tools = sorted(tools, key=lambda t: t.wire_index or 0)
+            msg.tool_calls = [
+                ToolCall(
+                    index=i,
+                    id=t.id,
+                    type=t.type or "function",
+                    function=FunctionCall(
+                        name=t.name,
+                        arguments=f("".join(t.args)),
+                        extra=_copy(t.fn_extra) if t.fn_extra else None,
+                    )
+                    if t.has_fn
+                    else None,
+                    extra=_copy(t.extra) if t.extra else None,
+                )
+                for i, t in enumerate(tools)
+            ]
+        if self.has_fc:
+            msg.function_call = FunctionCall(
+                name=self.fc_name,
+                arguments=f("".join(self.fc_args)),
+                extra=_copy(self.fc_extra) if self.fc_extra else None,
+            )
+        if self.audio is not None:
+            msg.audio = _copy(self.audio)
+        if self.annotations is not None:
+            msg.annotations = _copy(self.annotations)
+        if self.reasoning_content is not None:
+            msg.reasoning_content = f("".join(self.reasoning_content))
+        if self.reasoning is not None:
+            msg.reasoning = f("".join(self.reasoning))
+        return ChatChoice(
+            index=self.index,
+            message=msg,
+            finish_reason=self.finish_reason,
+            logprobs=_copy(self.logprobs),
+            extra=_copy(self.extra) if self.extra else None,
+        )
+
+
+class _TextSlot:
+    """One text-completion choice being accumulated."""
+
+    __slots__ = ("extra", "finish_reason", "index", "logprobs", "text")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.text: list[str] = []
+        self.finish_reason: str | None = None
+        self.logprobs: JSONDict | None = None
+        self.extra: JSONDict | None = None
+
+    def add_logprobs(self, lp: JSONDict) -> None:
+        """The four lists are extended; null lists add nothing, null entries are kept."""
+        mine = self.logprobs
+        if mine is None:
+            mine = self.logprobs = {k: None for k in _TEXT_LOGPROB_LISTS}
+            for k, v in lp.items():
+                if k not in mine:
+                    mine[k] = _copy(v)
+        for key in _TEXT_LOGPROB_LISTS:
+            new = lp.get(key)
+            if new:
+                have = mine.get(key)
+                if have is None:
+                    mine[key] = have = []
+                have.extend(new)
+
+    def build(self, fix: bool) -> TextChoice:
+        text = "".join(self.text)
+        return TextChoice(
+            index=self.index,
+            text=_fix_surrogates(text) if fix else text,
+            finish_reason=self.finish_reason,
+            logprobs=_copy(self.logprobs),
+            extra=_copy(self.extra) if self.extra else None,
+        )
+
+
+class Assembler:
+    """Incremental assembler for ``chat.completion.chunk`` and ``text_completion`` streams.
+
+    The stream kind is taken from the first accepted chunk's ``object``. Feed chunk
+    payloads with :meth:`feed` (or whole SSE events with :meth:`feed_event`), look at
+    the result so far with :meth:`snapshot`, and end with :meth:`finish`.
+    """
+
+    def __init__(self) -> None:
+        self._expect: object = _NEVER  # the ``object`` value of accepted chunks
+        self._text = False
+        self._started = False
+        self._chat: dict[int, _ChatSlot] = {}
+        self._texts: dict[int, _TextSlot] = {}
+        self._top: JSONDict = {}
+        self._usage: JSONDict | None = None
+        self._fingerprint: str | None = None
+        self._fix = False
+        self._after_done_noted = False
+        self.outcome = Outcome()
+
+    # ----------------------------------------------------------------- feeding
+
+    def note(
+        self,
+        kind: str,
+        message: str,
+        event_index: int | None = None,
+        offset: int | None = None,
+        t_ns: int | None = None,
+    ) -> None:
+        """Record a problem in the outcome."""
+        self.outcome.problems.append(
+            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
+        )
+
+    def feed(
+        self,
+        chunk: bytes | Chunk,
+        *,
+        event_index: int | None = None,
+        offset: int | None = None,
+        t_ns: int | None = None,
+    ) -> None:
+        """Add one chunk: the JSON bytes of one event's data, or an already decoded Chunk.
+
+        ``event_index``, ``offset`` and ``t_ns`` only label problems and timing.
+        """
+        if isinstance(chunk, Chunk):
+            self._feed_chunk(chunk, event_index, offset, t_ns)
+            return
+        try:
+            decoded = CHUNK_DECODER.decode(chunk)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            try:
+                decoded, used_json = decode_chunk_lenient(chunk)
+            except (ValueError, msgspec.MsgspecError, RecursionError) as exc:
+                kind = (
+                    "invalid_chunk" if isinstance(exc, msgspec.ValidationError) else "invalid_json"
+                )
+                self.note(
+                    kind,
+                    f"{kind.replace('_', ' ')}: {exc}; data {chunk[:80]!r}",
+                    event_index,
+                    offset,
+                    t_ns,
+                )
+                return
+            if used_json:
+                self._fix = True
+                self.note(
+                    "json_fallback",
+                    "msgspec rejected this JSON (NaN, Infinity or a lone surrogate); "
+                    "read it with json.loads",
+                    event_index,
+                    offset,
+                    t_ns,
+                )
+        self._feed_chunk(decoded, event_index, offset, t_ns)
+
+    def feed_event(
+        self,
+        data: bytes,
+        index: int,
+        *,
+        event: str = "message",
+        offset: int | None = None,
+        t_ns: int | None = None,
+        complete: bool = True,
+    ) -> None:
+        """Add one SSE event's data: handles ``[DONE]``, ``event: error`` and cut-off events."""
+        out = self.outcome
+        out.events += 1
+        if out.done:
+            if not self._after_done_noted:
+                self._after_done_noted = True
+                self.note(
+                    "after_done", "events after data: [DONE] were ignored", index, offset, t_ns
+                )
+            return
+        if data.startswith(b"[DONE]"):
+            out.done = True
+            return
+        if not complete:
+            self.note(
+                "truncated_tail",
+                "the stream ended inside this event (no blank line after it)",
+                index,
+                offset,
+                t_ns,
+            )
+        if event == "error":
+            try:
+                err: Any = msgspec.json.decode(data)
+            except msgspec.DecodeError:
+                err = data.decode("utf-8", "replace")
+            if isinstance(err, dict) and err.get("error"):
+                err = err["error"]
+            self._error(err, index, offset, t_ns)
+            return
+        self.feed(data, event_index=index, offset=offset, t_ns=t_ns)
+
+    def _error(self, err: Any, index: int | None, offset: int | None, t_ns: int | None) -> None:
+        msg = err.get("message") if isinstance(err, dict) else None
+        if not isinstance(msg, str) or not msg:
+            msg = str(err)[:200]
+        if self.outcome.error is None:
+            self.outcome.error = err
+        self.note("error_event", f"the server sent an error mid-stream: {msg}", index, offset, t_ns)
+
+    def _feed_chunk(
+        self, chunk: Chunk, index: int | None, offset: int | None, t_ns: int | None
+    ) -> None:
+        if (chunk.error or chunk.object != self._expect) and not self._odd(
+            chunk, index, offset, t_ns
+        ):
+            return
+        if self._text:
+            self._apply_text(chunk)
+        else:
+            self._apply_chat(chunk)
+        out = self.outcome
+        out.chunks += 1
+        if t_ns is not None:
+            if out.t_first_ns is None:
+                out.t_first_ns = t_ns
+            out.t_last_ns = t_ns
+
+    def _odd(self, chunk: Chunk, index: int | None, offset: int | None, t_ns: int | None) -> bool:
+        """The uncommon chunks: errors, the first chunk, a foreign ``object``.
+
+        Returns whether the chunk should still be assembled.
+        """
+        if chunk.error:
+            self._error(chunk.error, index, offset, t_ns)
+            return False
+        obj = chunk.object
+        if not self._started:
+            if obj == "text_completion":
+                self._text = True
+            elif obj is not None and obj not in _CHAT_OBJECTS:
+                self.note(
+                    "skipped_chunk", f"skipped a chunk with object={obj!r}", index, offset, t_ns
+                )
+                return False
+            self._started = True
+            self._expect = obj
+            top = self._top
+            top["id"] = chunk.id
+            top["created"] = chunk.created
+            top["model"] = chunk.model
+            if chunk.service_tier is not UNSET:
+                top["service_tier"] = chunk.service_tier
+            if chunk.extra:
+                top["extra"] = _copy(chunk.extra)
+            return True
+        if obj is None or (obj in _CHAT_OBJECTS and not self._text):
+            return True
+        self._skip(obj, index, offset, t_ns)
+        return False
+
+    def _skip(self, obj: str, index: int | None, offset: int | None, t_ns: int | None) -> None:
+        msg = f"skipped a chunk with object={obj!r} (not a chunk of this stream)"
+        self.note("skipped_chunk", msg, index, offset, t_ns)
+
+    def _apply_chat(self, chunk: Chunk) -> None:
+        choices = chunk.choices
+        if choices:
+            slots = self._chat
+            for ch in choices:
+                idx = ch.index
+                if idx is None:
+                    idx = 0
+                slot = slots.get(idx)
+                if slot is None:
+                    slot = slots[idx] = _ChatSlot(idx, ch)
+                d = ch.delta
+                if d is not None:
+                    c = d.content
+                    if c is not None:
+                        if c.__class__ is str:
+                            slot.content.append(c)
+                        else:
+                            if slot.content_list is None:
+                                slot.content_list = []
+                            slot.content_list.extend(_copy(c))
+                    if (
+                        d.role is not None
+                        or d.tool_calls is not None
+                        or d.refusal is not None
+                        or d.reasoning_content is not None
+                        or d.reasoning is not None
+                        or d.function_call is not None
+                        or d.audio is not None
+                        or d.annotations is not None
+                        or d.extra is not None
+                    ):
+                        slot.rare(d)
+                fr = ch.finish_reason
+                if fr:
+                    slot.finish_reason = fr
+                lp = ch.logprobs
+                if lp is not None:
+                    slot.add_logprobs(lp)
+        u = chunk.usage
+        if u is not None:
+            self._usage = u
+        sf = chunk.system_fingerprint
+        if sf is not None:
+            self._fingerprint = sf
+
+    def _apply_text(self, chunk: Chunk) -> None:
+        for ch in chunk.choices or ():
+            idx = ch.index if ch.index is not None else 0
+            slot = self._texts.get(idx)
+            if slot is None:
+                slot = self._texts[idx] = _TextSlot(idx)
+            if ch.text is not None:
+                slot.text.append(ch.text)
+            if ch.finish_reason:
+                slot.finish_reason = ch.finish_reason
+            if ch.logprobs is not None:
+                slot.add_logprobs(ch.logprobs)
+            if ch.extra:
+                # vLLM stop_reason / token_ids: the last non-null value wins.
+                ex = slot.extra if slot.extra is not None else {}
+                ex.update({k: _copy(v) for k, v in ch.extra.items() if v is not None})
+                slot.extra = ex
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if chunk.system_fingerprint is not None:
+            self._fingerprint = chunk.system_fingerprint
+
+    # ----------------------------------------------------------------- results
+
+    def snapshot(self) -> Completion:
+        """The completion as assembled so far (a copy; feeding on does not change it)."""
+        top = self._top
+        fields: dict[str, Any] = {
+            "id": top.get("id"),
+            "created": top.get("created"),
+            "model": top.get("model"),
+            "usage": _copy(self._usage),
+            "system_fingerprint": self._fingerprint,
+            "extra": _copy(top.get("extra")),
+            "outcome": msgspec.structs.replace(self.outcome, problems=list(self.outcome.problems)),
+        }
+        if "service_tier" in top:
+            fields["service_tier"] = top["service_tier"]
+        fix = self._fix
+        if self._text:
+            return TextCompletion(
+                choices=[self._texts[i].build(fix) for i in sorted(self._texts)], **fields
+            )
+        return ChatCompletion(
+            choices=[self._chat[i].build(fix) for i in sorted(self._chat)], **fields
+        )
+
+    def finish(self) -> Completion:
+        """End the stream: note a missing ``[DONE]`` or an empty stream; return the result."""
+        out = self.outcome
+        kinds = {p.kind for p in out.problems}
+        if not out.done and out.streamed and "missing_done" not in kinds:
+            self.note("missing_done", "the stream ended without data: [DONE]")
+        if not self._started and out.error is None and "empty" not in kinds:
+            self.note("empty", "no completion chunk in the stream")
+        return self.snapshot()
+
+
+# --------------------------------------------------------------------- whole bodies
+
+Source = Union[bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
+
+
+def assemble(source: Source) -> Completion:
+    """Assemble a whole response: SSE body bytes, an iterable of reads, or an Exchange.
+
+    A body that is one JSON object (a non-stream reply, or an error body) is decoded as
+    such. The result's ``outcome`` says whether the stream ended cleanly.
+    """
+    if isinstance(source, Exchange):
+        return _assemble_exchange(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _assemble_body(bytes(source), None)
+    reads = list(source)
+    if reads and isinstance(reads[0], Read):
+        timed = [r for r in reads if isinstance(r, Read)]
+        return _assemble_body(b"".join(r.data for r in timed), timed)
+    return _assemble_body(b"".join(r for r in reads if isinstance(r, (bytes, bytearray))), None)
+
+
+def _assemble_exchange(ex: Exchange) -> Completion:
+    result = _assemble_body(ex.body, ex.reads)
+    if ex.outcome is not ExchangeOutcome.COMPLETE:
+        result.outcome.problems.append(
+            Problem(
+                kind="transport",
+                message=f"the recorded exchange ended with {ex.outcome.value}"
+                + (f": {ex.error}" if ex.error else ""),
+                offset=len(ex.body),
+                t_ns=ex.end_ns or None,
+            )
+        )
+    return result
+
+
+def _assemble_body(body: bytes, reads: list[Read] | None) -> Completion:
+    head = body[:64].lstrip(b" \t\r\n")
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip(b" \t\r\n")
+    if head.startswith((b"{", b"[")):
+        whole = _non_stream(body)
+        if whole is not None:
+            return whole
+    result = _fast(body, reads)
+    if result is not None:
+        return result
+    return _slow(body, reads)
+
+
+def _non_stream(body: bytes) -> Completion | None:
+    """A body that is one JSON value: a non-stream completion or an error (E34)."""
+    try:
+        obj: Any = msgspec.json.decode(body.lstrip().removeprefix(b"\xef\xbb\xbf"))
+    except msgspec.DecodeError:
+        try:
+            import json
+
+            obj = json.loads(body.decode("utf-8-sig"))
+        except ValueError:
+            return None  # e.g. bare JSON lines (E4): let the SSE path report it
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("error") or "choices" not in obj:
+        result = ChatCompletion(outcome=Outcome(streamed=False))
+        err = obj.get("error") or obj
+        result.outcome.error = err
+        msg = err.get("message") if isinstance(err, dict) else None
+        result.outcome.problems.append(
+            Problem(
+                kind="error_event",
+                message=f"the body is a JSON error: {msg or str(err)[:200]}",
+                offset=0,
+            )
+        )
+        return result
+    return completion_from_dict(obj)
+
+
+def _times(reads: list[Read] | None) -> tuple[list[int], list[int]] | None:
+    if not reads:
+        return None
+    ends: list[int] = []
+    pos = 0
+    for r in reads:
+        pos += len(r.data)
+        ends.append(pos)
+    return ends, [r.t_ns for r in reads]
+
+
+def _time_at(tt: tuple[list[int], list[int]] | None, offset: int) -> int | None:
+    """Arrival time of the read holding byte ``offset - 1`` (the end of an event)."""
+    if tt is None:
+        return None
+    i = bisect.bisect_left(tt[0], offset)
+    return tt[1][min(i, len(tt[1]) - 1)]
+
+
+_DONE_SEP = b"\n\ndata: [DONE]"
+_SEP = b"\n\ndata: "
+
+
+def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
+    """The common shape, ``data: {json}\\n\\n`` events then ``data: [DONE]``, in a few
+    C-level passes and one typed decode. Returns None when the body is anything else."""
+    if not body.startswith(b"data: {"):
+        return None
+    k = body.find(_DONE_SEP)
+    if k < 0:
+        return None
+    r = body[: k + 2]
+    tail = body[k + 2 :]
+    if b"\r" in r or tail.rstrip(b"\n") != b"data: [DONE]":
+        return None
+    seps = r.count(_SEP)
+    if r.count(b"\n") != 2 * (seps + 1):
+        return None  # some event has another line (event:, id:, comment, multi-line data)
+    try:
+        chunks = CHUNKS_DECODER.decode(b"[" + r[6:-2].replace(_SEP, b",") + b"]")
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    asm = Assembler()
+    feed = asm._feed_chunk
+    for i, chunk in enumerate(chunks):
+        feed(chunk, i, None, None)
+    out = asm.outcome
+    out.done = True
+    out.events = len(chunks) + 1
+    if out.problems:
+        # Offsets are computed only when there is something to report.
+        starts = [0]
+        pos = 0
+        while True:
+            pos = r.find(_SEP, pos)
+            if pos < 0:
+                break
+            starts.append(pos + 2)
+            pos += 2
+        out.problems = [
+            msgspec.structs.replace(p, offset=starts[p.event_index])
+            if p.event_index is not None
+            else p
+            for p in out.problems
+        ]
+    tt = _times(reads)
+    if tt is not None and chunks:
+        out.t_first_ns = _time_at(tt, r.find(b"\n\n") + 2)
+        out.t_last_ns = _time_at(tt, len(r))
+    return asm.finish()
+
+
+def _slow(body: bytes, reads: list[Read] | None) -> Completion:
+    """Event by event through the SSE parser: exact offsets, timing, every fault."""
+    from streamtape.sse import SSEParser
+
+    parser = SSEParser()
+    events = []
+    asm = Assembler()
+    try:
+        if reads:
+            for r in reads:
+                events.extend(parser.feed(r.data, r.t_ns))
+        else:
+            events.extend(parser.feed(body))
+        events.extend(parser.finish())
+    except SSEError as exc:
+        asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
+    index = 0
+    for ev in events:
+        if not ev.data:
+            continue
+        t = ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+        asm.feed_event(
+            ev.data, index, event=ev.event, offset=ev.start, t_ns=t, complete=ev.complete
+        )
+        index += 1
+    return asm.finish()
