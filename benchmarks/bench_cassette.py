@@ -110,9 +110,9 @@ def chat_stream(tokens: int, seed: int) -> Exchange:
 
 def vcrpy_yaml(ex: Exchange) -> bytes:
     """The same exchange as vcrpy writes it (its own serializer and cassette dict)."""
-    from vcr.request import Request
-    from vcr.serialize import serialize
-    from vcr.serializers import yamlserializer
+    from vcr.request import Request  # type: ignore[import-untyped]
+    from vcr.serialize import serialize  # type: ignore[import-untyped]
+    from vcr.serializers import yamlserializer  # type: ignore[import-untyped]
 
     def grouped(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -200,10 +200,12 @@ def main() -> None:
     with Cassette.open(path) as c:
         c.append(exs[0])
         chunks = [exs[i::threads] for i in range(threads)]
-        workers = [
-            threading.Thread(target=lambda part=part: [c.append(e) for e in part])
-            for part in chunks
-        ]
+
+        def append_all(part: list[Exchange]) -> None:
+            for e in part:
+                c.append(e)
+
+        workers = [threading.Thread(target=append_all, args=(part,)) for part in chunks]
         t0 = time.perf_counter()
         for w in workers:
             w.start()

@@ -53,7 +53,8 @@ every complete exchange and sets ``Cassette.tail`` to a :class:`TailReport`;
 (what a power loss can leave) counts as cut too. A record whose length reaches past
 the end of the file while a valid record starts later is damage, not a cut tail,
 and raises. Appending to a file with a cut tail first truncates the partial record
-and reports it in ``Cassette.repaired``.
+and reports it in ``Cassette.repaired``. A reader sees the file as it was when the
+read began; a record being written at that moment may show up as a cut tail.
 
 Empty and missing files: a path that does not exist, or a 0-byte file (``touch``,
 or a writer killed before its first record), reads as an empty cassette without
