@@ -10,6 +10,7 @@ against real sockets instead of mocks. `UpstreamServer` runs it on loopback.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -19,8 +20,10 @@ import math
 import random
 import re
 import socket
+import struct
 import threading
 import weakref
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -636,10 +639,6 @@ class DemoUpstream:
             return extra
         raise _HTTPError(404, f"Invalid URL ({method} {request.path})", code="unknown_url")
 
-    def _handle_other(self, method: str, path: str, request: _Request) -> _Response | None:
-        """Endpoints other than the two completion APIs (filled in below)."""
-        return None
-
     # -- chat completions -----------------------------------------------------------------------
 
     def _plan_chat(self, body: dict[str, Any]) -> _Chat:
@@ -829,17 +828,449 @@ class DemoUpstream:
 
     # -- text completions -----------------------------------------------------------------------
 
+    def _plan_completion(
+        self, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[_TextChoice], dict[str, Any], int]:
+        prompt = body.get("prompt")
+        if isinstance(prompt, str):
+            prompts = [prompt]
+        elif isinstance(prompt, list) and prompt and all(isinstance(p, int) for p in prompt):
+            prompts = [" ".join(map(str, prompt))]
+        elif isinstance(prompt, list) and prompt:
+            prompts = [p if isinstance(p, str) else " ".join(map(str, p)) for p in prompt]
+        else:
+            raise _HTTPError(400, "'prompt' must be a string or a non-empty array.", param="prompt")
+        model = str(body.get("model") or "gpt-3.5-turbo-instruct")
+        key = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        seed = _seed("completion", key)
+        n = body.get("n") or 1
+        if not isinstance(n, int) or not 1 <= n <= 8:
+            raise _HTTPError(400, "'n' must be an integer between 1 and 8.", param="n")
+        limit = body.get("max_tokens")
+        limit = 16 if limit is None else limit  # the real API's default for this endpoint
+        if not isinstance(limit, int) or limit < 1:
+            raise _HTTPError(400, "'max_tokens' must be a positive integer.", param="max_tokens")
+        top = body.get("logprobs")
+        if top is not None and (not isinstance(top, int) or not 0 <= top <= 5):
+            raise _HTTPError(400, "'logprobs' must be between 0 and 5.", param="logprobs")
+        cap = min(limit, self.max_tokens_cap)
+        choices: list[_TextChoice] = []
+        for p_index in range(len(prompts)):
+            for j in range(n):
+                index = p_index * n + j
+                rng = random.Random(_seed(seed, index))
+                tokens = _tokenize("\n\n" + _canned_text(rng, cap))[:cap]
+                logprobs = None
+                if top is not None:
+                    lp_rng = random.Random(_seed(seed, index, "logprobs"))
+                    logprobs = [_logprob_entry(lp_rng, t, top) for t in tokens]
+                choices.append(_TextChoice(index, tokens, logprobs, "length"))
+        prompt_tokens = sum(_count_tokens(p) for p in prompts)
+        completion_tokens = sum(len(c.tokens) for c in choices)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        base = {
+            "id": _ident("cmpl-", 29, seed),
+            "object": "text_completion",
+            "created": _EPOCH + seed % 50_000_000,
+            "model": model,
+        }
+        return base, choices, usage, seed
+
     def _completion_events(self, body: dict[str, Any]) -> tuple[list[tuple[float, bytes]], int]:
-        raise _HTTPError(404, "Text completions are not simulated yet.")
+        base, choices, usage, seed = self._plan_completion(body)
+        per_choice: list[list[dict[str, Any]]] = []
+        for c in choices:
+            steps = []
+            offset = 0
+            for i, tok in enumerate(c.tokens):
+                lp = None
+                if c.logprobs is not None:
+                    lp = _legacy_logprobs([c.logprobs[i]], offset)
+                steps.append({"text": tok, "index": c.index, "logprobs": lp, "finish_reason": None})
+                offset += len(tok)
+            steps.append(
+                {"text": "", "index": c.index, "logprobs": None, "finish_reason": c.finish_reason}
+            )
+            per_choice.append(steps)
+        payloads: list[dict[str, Any]] = []
+        for step in range(max(len(s) for s in per_choice)):
+            for steps_of_choice in per_choice:
+                if step < len(steps_of_choice):
+                    payloads.append({**base, "choices": [steps_of_choice[step]]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            payloads.append({**base, "choices": [], "usage": usage})
+        datas = [b"data: " + _dumps(p) + b"\n\n" for p in payloads] + [_DONE]
+        gaps = _gaps(random.Random(_seed(seed, "timing")), len(datas))
+        return list(zip(gaps, datas, strict=True)), seed
 
     def _completions(self, body: dict[str, Any], faults: frozenset[str]) -> _Response:
-        raise _HTTPError(404, "Text completions are not simulated yet.")
+        if body.get("stream"):
+            events, seed = self._completion_events(body)
+            events, ending = _apply_faults(events, faults, random.Random(seed ^ 0xFA))
+            return _Response(stream=events, ending=ending)
+        base, choices, usage, _ = self._plan_completion(body)
+        out = [
+            {
+                "text": "".join(c.tokens),
+                "index": c.index,
+                "logprobs": None if c.logprobs is None else _legacy_logprobs(c.logprobs, 0),
+                "finish_reason": c.finish_reason,
+            }
+            for c in choices
+        ]
+        return _json_response({**base, "choices": out, "usage": usage})
+
+    # -- everything else ------------------------------------------------------------------------
+
+    def _handle_other(self, method: str, path: str, request: _Request) -> _Response | None:
+        """Route the non-completion endpoints; None means no such route."""
+        if path == "/v1/embeddings" and method == "POST":
+            return self._embeddings(request.json())
+        if path == "/v1/models" and method == "GET":
+            return _json_response({"object": "list", "data": [_model(m, o) for m, o in _MODELS]})
+        if path.startswith("/v1/models/") and method == "GET":
+            return self._get_model(path.removeprefix("/v1/models/"))
+        if path == "/v1/moderations" and method == "POST":
+            return self._moderations(request.json())
+        if path == "/v1/images/generations" and method == "POST":
+            return self._images(request.json())
+        if path == "/v1/audio/speech" and method == "POST":
+            return self._speech(request.json())
+        if path == "/v1/audio/transcriptions" and method == "POST":
+            return self._transcription(request.form())
+        if path == "/v1/files":
+            if method == "POST":
+                return self._upload(request.form())
+            if method == "GET":
+                files = [meta for meta, _ in self._files.values()]
+                return _json_response({"object": "list", "data": files, "has_more": False})
+        match = re.fullmatch(r"/v1/files/([^/]+)(/content)?", path)
+        if match is not None:
+            return self._file(method, match.group(1), bool(match.group(2)))
+        if path == "/v1/tasks" and method == "POST":
+            return self._create_task(request.json())
+        match = re.fullmatch(r"/v1/tasks/([^/]+)", path)
+        if match is not None and method == "GET":
+            return self._poll_task(match.group(1))
+        return None
+
+    def _embeddings(self, body: dict[str, Any]) -> _Response:
+        raw = body.get("input")
+        items: list[Any]
+        if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
+            items = [raw]
+        elif isinstance(raw, list) and raw:
+            items = raw
+        else:
+            raise _HTTPError(400, "'input' must be a string or a non-empty array.", param="input")
+        model = str(body.get("model") or "text-embedding-3-small")
+        dims = body.get("dimensions") or (3072 if "large" in model else 1536)
+        if not isinstance(dims, int) or not 1 <= dims <= 3072:
+            raise _HTTPError(400, "'dimensions' must be between 1 and 3072.", param="dimensions")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise _HTTPError(
+                400, "'encoding_format' must be 'float' or 'base64'.", param="encoding_format"
+            )
+        data = []
+        tokens = 0
+        for i, item in enumerate(items):
+            tokens += len(item) if isinstance(item, list) else _count_tokens(str(item))
+            rng = random.Random(_seed("embedding", model, dims, item))
+            vec = [rng.gauss(0.0, 1.0) for _ in range(dims)]
+            norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+            values = [float(f"{v / norm:.9g}") for v in vec]  # float32 precision, like the API
+            packed = struct.pack(f"<{dims}f", *values)
+            embedding: Any = base64.b64encode(packed).decode() if fmt == "base64" else values
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return _json_response({"object": "list", "data": data, "model": model, "usage": usage})
+
+    @staticmethod
+    def _get_model(model_id: str) -> _Response:
+        for name, owner in _MODELS:
+            if name == model_id:
+                return _json_response(_model(name, owner))
+        raise _HTTPError(
+            404,
+            f"The model '{model_id}' does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
+
+    @staticmethod
+    def _moderations(body: dict[str, Any]) -> _Response:
+        raw = body.get("input")
+        if isinstance(raw, str):
+            texts = [raw]
+        elif isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
+            texts = list(raw)
+        elif isinstance(raw, list) and raw:  # multimodal parts: one result for the whole input
+            texts = [_text_of(raw)]
+        else:
+            raise _HTTPError(400, "'input' must be a string or a non-empty array.", param="input")
+        model = str(body.get("model") or "omni-moderation-latest")
+        results = []
+        for text in texts:
+            rng = random.Random(_seed("moderation", text))
+            flagged = "demo:flag" in text.lower()
+            scores = {c: _sig(rng.uniform(1e-6, 1e-3)) for c in _MODERATION_CATEGORIES}
+            if flagged:
+                scores["violence"] = _sig(rng.uniform(0.85, 0.99))
+            results.append(
+                {
+                    "flagged": flagged,
+                    "categories": {c: scores[c] > 0.5 for c in _MODERATION_CATEGORIES},
+                    "category_scores": scores,
+                    "category_applied_input_types": {c: ["text"] for c in _MODERATION_CATEGORIES},
+                }
+            )
+        ident = _ident("modr-", 29, model, texts)
+        return _json_response({"id": ident, "model": model, "results": results})
+
+    @staticmethod
+    def _images(body: dict[str, Any]) -> _Response:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            raise _HTTPError(400, "'prompt' must be a non-empty string.", param="prompt")
+        n = body.get("n") or 1
+        if not isinstance(n, int) or not 1 <= n <= 4:
+            raise _HTTPError(400, "'n' must be between 1 and 4.", param="n")
+        data = []
+        for i in range(n):
+            png = base64.b64encode(_png(_seed("image", prompt, i))).decode()
+            item: dict[str, Any] = {"revised_prompt": f"A simple gradient inspired by: {prompt}"}
+            if body.get("response_format") == "url":
+                item["url"] = "data:image/png;base64," + png
+            else:
+                item["b64_json"] = png
+            data.append(item)
+        return _json_response({"created": _EPOCH + _seed(prompt) % 50_000_000, "data": data})
+
+    @staticmethod
+    def _speech(body: dict[str, Any]) -> _Response:
+        text = body.get("input")
+        if not isinstance(text, str) or not text:
+            raise _HTTPError(400, "'input' must be a non-empty string.", param="input")
+        voice = str(body.get("voice") or "alloy")
+        pcm = _tone(_seed("voice", voice), duration=min(2.0, 0.2 + 0.04 * _count_tokens(text)))
+        if body.get("response_format") == "pcm":
+            return _Response(body=pcm, content_type="audio/pcm")
+        return _Response(body=_wav(pcm), content_type="audio/wav")
+
+    @staticmethod
+    def _transcription(form: dict[str, tuple[str | None, bytes]]) -> _Response:
+        if "file" not in form:
+            raise _HTTPError(400, "A 'file' field is required.", param="file")
+        filename, content = form["file"]
+        fmt = form.get("response_format", (None, b"json"))[1].decode() or "json"
+        rng = random.Random(_seed("transcription", content))
+        text = rng.choice(_SENTENCES)
+        duration = _wav_duration(content)
+        if fmt == "text":
+            return _Response(body=(text + "\n").encode(), content_type="text/plain; charset=utf-8")
+        if fmt in ("srt", "vtt"):
+            sep = "," if fmt == "srt" else "."
+            stamp = f"00:00:00{sep}000 --> 00:00:{min(duration, 59.999):06.3f}".replace(".", sep)
+            head = "1\n" if fmt == "srt" else "WEBVTT\n\n"
+            return _Response(body=f"{head}{stamp}\n{text}\n\n".encode(), content_type="text/plain")
+        if fmt == "verbose_json":
+            segment = {"id": 0, "seek": 0, "start": 0.0, "end": duration, "text": " " + text}
+            return _json_response(
+                {
+                    "task": "transcribe",
+                    "language": "english",
+                    "duration": duration,
+                    "text": text,
+                    "segments": [segment],
+                }
+            )
+        if fmt != "json":
+            raise _HTTPError(400, f"Unsupported response_format '{fmt}'.", param="response_format")
+        usage = {"type": "duration", "seconds": math.ceil(duration)}
+        return _json_response({"text": text, "usage": usage, "filename": filename})
+
+    def _upload(self, form: dict[str, tuple[str | None, bytes]]) -> _Response:
+        if "file" not in form or form["file"][0] is None:
+            raise _HTTPError(400, "A 'file' field with a filename is required.", param="file")
+        filename, content = form["file"]
+        purpose = form.get("purpose", (None, b"assistants"))[1].decode()
+        file_id = _ident("file-", 22, filename, content, purpose)
+        meta = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": _EPOCH + _seed(file_id) % 50_000_000,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
+        self._files[file_id] = (meta, content)
+        return _json_response(meta)
+
+    def _file(self, method: str, file_id: str, content: bool) -> _Response:
+        stored = self._files.get(file_id)
+        if stored is None:
+            raise _HTTPError(404, f"No such File object: {file_id}", param="id")
+        if method == "GET" and content:
+            return _Response(body=stored[1], content_type="application/octet-stream")
+        if method == "GET":
+            return _json_response(stored[0])
+        if method == "DELETE" and not content:
+            del self._files[file_id]
+            return _json_response({"id": file_id, "object": "file", "deleted": True})
+        raise _HTTPError(405, f"Method {method} is not allowed here.")
+
+    def _create_task(self, body: dict[str, Any]) -> _Response:
+        self._task_counter += 1
+        task_id = _ident("task_", 24, self._task_counter, body)
+        task = {
+            "id": task_id,
+            "object": "task",
+            "status": "queued",
+            "created_at": _EPOCH + _seed(task_id) % 50_000_000,
+        }
+        self._tasks[task_id] = {**task, "input": body, "polls": 0}
+        return _json_response(task)
+
+    def _poll_task(self, task_id: str) -> _Response:
+        state = self._tasks.get(task_id)
+        if state is None:
+            raise _HTTPError(404, f"No such task: {task_id}", param="id")
+        state["polls"] += 1
+        polls = state["polls"]
+        public = {k: state[k] for k in ("id", "object", "status", "created_at")}
+        if polls < self.task_polls:
+            public["status"] = "queued" if polls == 1 else "running"
+            public["progress"] = round(100 * (polls - 1) / self.task_polls)
+            return _json_response(public)
+        body = state["input"]
+        try:
+            if "messages" in body:
+                result = json.loads(self._chat({**body, "stream": False}, frozenset()).body)
+            elif "prompt" in body:
+                result = json.loads(self._completions({**body, "stream": False}, frozenset()).body)
+            else:
+                result = {"output": random.Random(_seed("task", body)).choice(_SENTENCES)}
+        except _HTTPError as exc:
+            return _json_response({**public, "status": "failed", "error": exc.body["error"]})
+        return _json_response({**public, "status": "succeeded", "progress": 100, "result": result})
 
 
 def _choice(
     index: int, delta: dict[str, Any], logprobs: Any, finish_reason: str | None = None
 ) -> dict[str, Any]:
     return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+
+
+@dataclass
+class _TextChoice:
+    index: int
+    tokens: list[str]
+    logprobs: list[dict[str, Any]] | None
+    finish_reason: str
+
+
+def _legacy_logprobs(entries: list[dict[str, Any]], offset: int) -> dict[str, Any]:
+    """The four parallel lists of the text completions API, from chat-style entries."""
+    offsets = []
+    for e in entries:
+        offsets.append(offset)
+        offset += len(e["token"])
+    return {
+        "tokens": [e["token"] for e in entries],
+        "token_logprobs": [e["logprob"] for e in entries],
+        "top_logprobs": [{a["token"]: a["logprob"] for a in e["top_logprobs"]} for e in entries],
+        "text_offset": offsets,
+    }
+
+
+def _model(name: str, owner: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": _EPOCH - _seed(name) % 90_000_000,
+        "owned_by": owner,
+    }
+
+
+def _png(seed: int, size: int = 16) -> bytes:
+    """A small valid RGB PNG (a gradient tinted by `seed`), built by hand: no imaging library."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    r0, g0, b0 = seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF
+    rows = b"".join(
+        b"\x00"
+        + bytes(
+            v
+            for x in range(size)
+            for v in ((r0 + 8 * x) & 0xFF, (g0 + 8 * y) & 0xFF, (b0 + 4 * (x + y)) & 0xFF)
+        )
+        for y in range(size)
+    )
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+_SAMPLE_RATE = 24_000
+
+
+def _tone(seed: int, duration: float) -> bytes:
+    """16-bit mono little-endian PCM: a soft tone whose pitch depends on the voice."""
+    freq = 180.0 + seed % 240
+    count = int(_SAMPLE_RATE * duration)
+    fade = max(1, count // 10)
+    samples = (
+        int(
+            9000
+            * min(1.0, i / fade, (count - i) / fade)
+            * math.sin(2 * math.pi * freq * i / _SAMPLE_RATE)
+        )
+        for i in range(count)
+    )
+    return struct.pack(f"<{count}h", *samples)
+
+
+def _wav(pcm: bytes) -> bytes:
+    fmt = struct.pack("<HHIIHH", 1, 1, _SAMPLE_RATE, _SAMPLE_RATE * 2, 2, 16)
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(pcm))
+        + pcm
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _wav_duration(data: bytes) -> float:
+    """Seconds of audio in a PCM WAV, or an estimate from the size for anything else."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        pos = 12
+        byte_rate = 0
+        while pos + 8 <= len(data):
+            tag = data[pos : pos + 4]
+            size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+            if tag == b"fmt " and size >= 16:
+                byte_rate = int.from_bytes(data[pos + 16 : pos + 20], "little")
+            elif tag == b"data" and byte_rate:
+                return round(min(size, len(data) - pos - 8) / byte_rate, 3)
+            pos += 8 + size + (size & 1)
+    return round(len(data) / 16_000, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -900,7 +1331,9 @@ class UpstreamServer:
         """Bind, start serving, and return once the server accepts connections."""
         if self._thread is not None:
             raise RuntimeError("UpstreamServer is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY when the socket says TCP,
+        # and without it every small event waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.bind((self.host, self.port))
         except OSError:

@@ -6,8 +6,13 @@ determinism, and faults that reach the client the way real server failures do.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
+import struct
+import wave
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -333,7 +338,7 @@ def test_fault_stall_then_client_gives_up(srv: UpstreamServer) -> None:
     expected = b"".join(d for _, d in plan)
     got = b""
     with (
-        httpx.Client(timeout=httpx.Timeout(10, read=0.5)) as http,
+        httpx.Client(timeout=httpx.Timeout(10, read=0.2)) as http,
         http.stream(
             "POST",
             f"{srv.base_url}/chat/completions",
@@ -411,3 +416,182 @@ def test_gzip_json(srv: UpstreamServer) -> None:
     assert "content-encoding" not in plain.headers
     assert zipped.json() == plain.json()
     assert int(zipped.headers["content-length"]) < len(plain.content)
+
+
+# -- text completions ---------------------------------------------------------------------------
+
+
+def test_text_completion_stream_and_whole_agree(client: OpenAI) -> None:
+    kwargs: Any = {"model": "gpt-3.5-turbo-instruct", "prompt": "Once upon", "logprobs": 2}
+    chunks = list(client.completions.create(stream=True, **kwargs))
+    assert all(c.object == "text_completion" for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "length"
+    streamed = "".join(c.choices[0].text for c in chunks)
+    whole = client.completions.create(**kwargs)
+    assert whole.choices[0].text == streamed
+    lp = whole.choices[0].logprobs
+    assert lp is not None and lp.tokens is not None and lp.top_logprobs is not None
+    assert len(lp.tokens) == 16  # the API's default max_tokens for this endpoint
+    assert "".join(lp.tokens) == streamed
+    assert lp.text_offset == [len("".join(lp.tokens[:i])) for i in range(16)]
+    assert all(
+        len(top) == 2 and tok in top for tok, top in zip(lp.tokens, lp.top_logprobs, strict=True)
+    )
+    assert len(lp.token_logprobs or []) == 16
+
+
+def test_text_completion_multiple_prompts_and_usage(client: OpenAI) -> None:
+    chunks = list(
+        client.completions.create(
+            model="gpt-3.5-turbo-instruct",
+            prompt=["a", "b"],
+            n=2,
+            max_tokens=3,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 4 * 3
+    assert sorted({c.choices[0].index for c in chunks[:-1]}) == [0, 1, 2, 3]
+
+
+# -- other endpoints ----------------------------------------------------------------------------
+
+
+def test_embeddings_float_and_base64(client: OpenAI) -> None:
+    as_float = client.embeddings.create(
+        model="text-embedding-3-small", input=["hi", "there"], encoding_format="float"
+    )
+    as_b64 = client.embeddings.create(model="text-embedding-3-small", input=["hi", "there"])
+    assert [d.index for d in as_float.data] == [0, 1]
+    assert len(as_float.data[0].embedding) == 1536
+    assert as_b64.data[0].embedding == pytest.approx(as_float.data[0].embedding, rel=1e-6)
+    assert math.isclose(sum(v * v for v in as_float.data[0].embedding), 1.0, rel_tol=1e-4)
+    assert as_float.data[0].embedding != as_float.data[1].embedding
+    small = client.embeddings.create(model="text-embedding-3-large", input="hi", dimensions=8)
+    assert len(small.data[0].embedding) == 8
+    assert as_float.usage.prompt_tokens > 0
+
+
+def test_models(client: OpenAI) -> None:
+    ids = [m.id for m in client.models.list()]
+    assert "gpt-4o-mini" in ids and "text-embedding-3-small" in ids
+    assert client.models.retrieve("gpt-4o").id == "gpt-4o"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_moderations(client: OpenAI) -> None:
+    result = client.moderations.create(input=["a kind sentence", "demo:flag this one"])
+    assert [r.flagged for r in result.results] == [False, True]
+    assert result.results[1].categories.violence is True
+    assert result.results[0].category_scores.hate < 0.01
+
+
+def test_images_are_valid_png(client: OpenAI) -> None:
+    images = client.images.generate(model="dall-e-3", prompt="a lighthouse", n=2)
+    assert len(images.data) == 2
+    for image in images.data:
+        png = base64.b64decode(image.b64_json or "")
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        pos = 8
+        tags = []
+        while pos < len(png):  # every chunk's CRC checks out
+            (length,) = struct.unpack(">I", png[pos : pos + 4])
+            tag, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+            (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
+            assert zlib.crc32(tag + data) == crc
+            tags.append(tag)
+            if tag == b"IDAT":
+                assert len(zlib.decompress(data)) == 16 * (1 + 16 * 3)
+            pos += 12 + length
+        assert tags == [b"IHDR", b"IDAT", b"IEND"]
+    assert images.data[0].b64_json != images.data[1].b64_json
+
+
+def test_speech_is_valid_wav_and_transcription_upload(client: OpenAI) -> None:
+    speech = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.")
+    assert speech.response.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(speech.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24000)
+        frames = wav.getnframes()
+        assert frames > 0 and len(wav.readframes(frames)) == 2 * frames
+
+    text = client.audio.transcriptions.create(model="whisper-1", file=("hello.wav", speech.content))
+    assert (
+        text.text
+        and text.text
+        == client.audio.transcriptions.create(
+            model="whisper-1", file=("other-name.wav", speech.content)
+        ).text
+    )
+    verbose = client.audio.transcriptions.create(
+        model="whisper-1", file=("hello.wav", speech.content), response_format="verbose_json"
+    )
+    assert verbose.duration == pytest.approx(frames / 24000, abs=0.001)
+    plain = client.audio.transcriptions.create(
+        model="whisper-1", file=("hello.wav", speech.content), response_format="text"
+    )
+    assert str(plain).strip() == text.text
+
+
+def test_files_upload_retrieve_delete(client: OpenAI) -> None:
+    content = b'{"prompt": "x"}\n' * 100 + b"\r\n--not-a-boundary\r\n\x00\xff"
+    uploaded = client.files.create(file=("batch.jsonl", content), purpose="batch")
+    assert (uploaded.filename, uploaded.bytes, uploaded.purpose) == (
+        "batch.jsonl",
+        len(content),
+        "batch",
+    )
+    assert client.files.retrieve(uploaded.id) == uploaded
+    assert client.files.content(uploaded.id).content == content
+    assert uploaded.id in [f.id for f in client.files.list()]
+    assert client.files.delete(uploaded.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(uploaded.id)
+
+
+def test_task_polling_until_succeeded(srv: UpstreamServer) -> None:
+    task_input = {"model": "gpt-4o-mini", "messages": HI}
+    with httpx.Client(base_url=srv.base_url, headers=AUTH, timeout=10) as http:
+        created = http.post("/tasks", json=task_input).json()
+        assert created["status"] == "queued"
+        statuses = []
+        while True:
+            polled = http.get(f"/tasks/{created['id']}").json()
+            statuses.append(polled["status"])
+            if polled["status"] not in ("queued", "running"):
+                break
+        assert statuses == ["queued", "running", "succeeded"]  # task_polls=3
+        whole = http.post("/chat/completions", json=task_input).json()
+        assert polled["result"] == whole
+        again = http.post("/tasks", json=task_input).json()
+        assert again["id"] != created["id"]  # each submission is its own task
+        assert http.get("/tasks/task_nope").status_code == 404
+        failed = http.post("/tasks", json={"messages": []}).json()
+        for _ in range(3):
+            polled = http.get(f"/tasks/{failed['id']}").json()
+        assert polled["status"] == "failed" and polled["error"]["param"] == "messages"
+
+
+def test_gzip_applies_to_other_json_endpoints(srv: UpstreamServer) -> None:
+    headers = {**AUTH, "accept-encoding": "gzip", "x-demo-gzip": "1"}
+    r = httpx.get(f"{srv.base_url}/models", headers=headers)
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.json()["object"] == "list"
+
+
+def test_unknown_route_is_404_json(srv: UpstreamServer) -> None:
+    r = httpx.get(f"{srv.base_url}/nope", headers=AUTH)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url"
+
+
+def test_server_restarts_on_new_port_with_same_app() -> None:
+    app = DemoUpstream(speed=math.inf)
+    with UpstreamServer(app) as first:
+        body = {"model": "m", "messages": HI, "stream": True}
+        raw = httpx.post(f"{first.base_url}/chat/completions", json=body, headers=AUTH).content
+    with UpstreamServer(app) as second:
+        again = httpx.post(f"{second.base_url}/chat/completions", json=body, headers=AUTH).content
+    assert raw == again and raw.endswith(b"data: [DONE]\n\n")
