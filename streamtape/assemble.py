@@ -57,6 +57,10 @@ _TEXT_LOGPROB_LISTS = ("tokens", "token_logprobs", "top_logprobs", "text_offset"
 _NEVER = object()
 
 
+def _same(v: Any) -> Any:
+    return v
+
+
 def _fix_surrogates(s: str) -> str:
     """Join surrogate halves that arrived in separate chunks; replace lone ones."""
     return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -257,16 +261,22 @@ class _ChatSlot:
             mine.setdefault("content", None)
             mine.setdefault("refusal", None)
             return
-        for key in ("content", "refusal"):
-            new = lp.get(key)
-            if new:
-                have = mine.get(key)
-                if have is None:
-                    mine[key] = have = []
-                have.extend(new)
+        new = lp.get("content")
+        if new:
+            have = mine.get("content")
+            if have is None:
+                mine["content"] = have = []
+            have.extend(new)
+        new = lp.get("refusal")
+        if new:
+            have = mine.get("refusal")
+            if have is None:
+                mine["refusal"] = have = []
+            have.extend(new)
 
-    def build(self, fix: bool) -> ChatChoice:
+    def build(self, fix: bool, copy: bool) -> ChatChoice:
         f = _fix_surrogates if fix else str
+        cp = _copy if copy else _same
         content: str | list[Any] | None = None
         if self.content_list is not None:
             content = list(self.content_list)
@@ -309,7 +319,7 @@ class _ChatSlot:
         if self.audio is not None:
             msg.audio = _copy(self.audio)
         if self.annotations is not None:
-            msg.annotations = _copy(self.annotations)
+            msg.annotations = cp(self.annotations)
         if self.reasoning_content is not None:
             msg.reasoning_content = f("".join(self.reasoning_content))
         if self.reasoning is not None:
@@ -318,7 +328,7 @@ class _ChatSlot:
             index=self.index,
             message=msg,
             finish_reason=self.finish_reason,
-            logprobs=_copy(self.logprobs),
+            logprobs=cp(self.logprobs),
             extra=_copy(self.extra) if self.extra else None,
         )
 
@@ -351,13 +361,14 @@ class _TextSlot:
                     mine[key] = have = []
                 have.extend(new)
 
-    def build(self, fix: bool) -> TextChoice:
+    def build(self, fix: bool, copy: bool) -> TextChoice:
+        cp = _copy if copy else _same
         text = "".join(self.text)
         return TextChoice(
             index=self.index,
             text=_fix_surrogates(text) if fix else text,
             finish_reason=self.finish_reason,
-            logprobs=_copy(self.logprobs),
+            logprobs=cp(self.logprobs),
             extra=_copy(self.extra) if self.extra else None,
         )
 
@@ -499,16 +510,22 @@ class Assembler:
             chunk, index, offset, t_ns
         ):
             return
-        if self._text:
-            self._apply_text(chunk)
-        else:
-            self._apply_chat(chunk)
         out = self.outcome
-        out.chunks += 1
+        out.chunks += (self._apply_text if self._text else self._apply_chat)([chunk], index or 0)
         if t_ns is not None:
             if out.t_first_ns is None:
                 out.t_first_ns = t_ns
             out.t_last_ns = t_ns
+
+    def _feed_many(self, chunks: list[Chunk]) -> None:
+        """Feed a decoded stream at once; event index = position (the fast path)."""
+        i, n = 0, len(chunks)
+        while i < n and not self._started:
+            self._feed_chunk(chunks[i], i, None, None)
+            i += 1
+        if i < n:
+            apply = self._apply_text if self._text else self._apply_chat
+            self.outcome.chunks += apply(chunks[i:] if i else chunks, i)
 
     def _odd(self, chunk: Chunk, index: int | None, offset: int | None, t_ns: int | None) -> bool:
         """The uncommon chunks: errors, the first chunk, a foreign ``object``.
@@ -547,78 +564,112 @@ class Assembler:
         msg = f"skipped a chunk with object={obj!r} (not a chunk of this stream)"
         self.note("skipped_chunk", msg, index, offset, t_ns)
 
-    def _apply_chat(self, chunk: Chunk) -> None:
-        choices = chunk.choices
-        if choices:
-            slots = self._chat
-            for ch in choices:
-                idx = ch.index
-                if idx is None:
-                    idx = 0
-                slot = slots.get(idx)
-                if slot is None:
-                    slot = slots[idx] = _ChatSlot(idx, ch)
-                d = ch.delta
-                if d is not None:
-                    c = d.content
-                    if c is not None:
+    def _apply_chat(self, chunks: list[Chunk], first_index: int) -> int:
+        """Apply chat chunks; the hot loop, so it is written flat. Returns how many applied."""
+        slots = self._chat
+        expect = self._expect
+        applied = 0
+        usage = fingerprint = None
+        last_idx = -1
+        slot: _ChatSlot | None = None
+        for i, chunk in enumerate(chunks, first_index):
+            if chunk.error or chunk.object != expect:
+                if not self._odd(chunk, i, None, None):
+                    continue
+                if self._text:  # only possible for a first chunk seen here
+                    applied += self._apply_text([chunk], i)
+                    continue
+            applied += 1
+            choices = chunk.choices
+            if choices:
+                for ch in choices:
+                    idx = ch.index
+                    if idx is None:
+                        idx = 0
+                    if idx != last_idx or slot is None:
+                        slot = slots.get(idx)
+                        if slot is None:
+                            slot = slots[idx] = _ChatSlot(idx, ch)
+                        last_idx = idx
+                    d: Any = ch.delta  # Any: the identity chain below is not a type test
+                    if d is not None:
+                        c = d.content
                         if c.__class__ is str:
-                            slot.content.append(c)
-                        else:
+                            slot.content.append(c)  # type: ignore[arg-type,unused-ignore]
+                        elif c is not None:
                             if slot.content_list is None:
                                 slot.content_list = []
                             slot.content_list.extend(_copy(c))
-                    if (
-                        d.role is not None
-                        or d.tool_calls is not None
-                        or d.refusal is not None
-                        or d.reasoning_content is not None
-                        or d.reasoning is not None
-                        or d.function_call is not None
-                        or d.audio is not None
-                        or d.annotations is not None
-                        or d.extra is not None
-                    ):
-                        slot.rare(d)
-                fr = ch.finish_reason
-                if fr:
-                    slot.finish_reason = fr
-                lp = ch.logprobs
-                if lp is not None:
-                    slot.add_logprobs(lp)
-        u = chunk.usage
-        if u is not None:
-            self._usage = u
-        sf = chunk.system_fingerprint
-        if sf is not None:
-            self._fingerprint = sf
+                        if not (
+                            d.role
+                            is d.tool_calls
+                            is d.refusal
+                            is d.reasoning_content
+                            is d.reasoning
+                            is d.function_call
+                            is d.audio
+                            is d.annotations
+                            is d.extra
+                            is None
+                        ):
+                            slot.rare(d)
+                    fr = ch.finish_reason
+                    if fr:
+                        slot.finish_reason = fr
+                    lp = ch.logprobs
+                    if lp is not None:
+                        slot.add_logprobs(lp)
+            u = chunk.usage
+            if u is not None:
+                usage = u
+            sf = chunk.system_fingerprint
+            if sf is not None:
+                fingerprint = sf
+        if usage is not None:
+            self._usage = usage
+        if fingerprint is not None:
+            self._fingerprint = fingerprint
+        return applied
 
-    def _apply_text(self, chunk: Chunk) -> None:
-        for ch in chunk.choices or ():
-            idx = ch.index if ch.index is not None else 0
-            slot = self._texts.get(idx)
-            if slot is None:
-                slot = self._texts[idx] = _TextSlot(idx)
-            if ch.text is not None:
-                slot.text.append(ch.text)
-            if ch.finish_reason:
-                slot.finish_reason = ch.finish_reason
-            if ch.logprobs is not None:
-                slot.add_logprobs(ch.logprobs)
-            if ch.extra:
-                # vLLM stop_reason / token_ids: the last non-null value wins.
-                ex = slot.extra if slot.extra is not None else {}
-                ex.update({k: _copy(v) for k, v in ch.extra.items() if v is not None})
-                slot.extra = ex
-        if chunk.usage is not None:
-            self._usage = chunk.usage
-        if chunk.system_fingerprint is not None:
-            self._fingerprint = chunk.system_fingerprint
+    def _apply_text(self, chunks: list[Chunk], first_index: int) -> int:
+        """Apply text-completion chunks. Returns how many applied."""
+        slots = self._texts
+        applied = 0
+        for i, chunk in enumerate(chunks, first_index):
+            if (chunk.error or chunk.object != self._expect) and not self._odd(
+                chunk, i, None, None
+            ):
+                continue
+            applied += 1
+            for ch in chunk.choices or ():
+                idx = ch.index if ch.index is not None else 0
+                slot = slots.get(idx)
+                if slot is None:
+                    slot = slots[idx] = _TextSlot(idx)
+                if ch.text is not None:
+                    slot.text.append(ch.text)
+                if ch.finish_reason:
+                    slot.finish_reason = ch.finish_reason
+                if ch.logprobs is not None:
+                    slot.add_logprobs(ch.logprobs)
+                if ch.extra:
+                    # vLLM stop_reason / token_ids: the last non-null value wins.
+                    ex = slot.extra if slot.extra is not None else {}
+                    ex.update({k: _copy(v) for k, v in ch.extra.items() if v is not None})
+                    slot.extra = ex
+            if chunk.usage is not None:
+                self._usage = chunk.usage
+            if chunk.system_fingerprint is not None:
+                self._fingerprint = chunk.system_fingerprint
+        return applied
 
     # ----------------------------------------------------------------- results
 
     def snapshot(self) -> Completion:
         """The completion as assembled so far (a copy; feeding on does not change it)."""
+        return self._build(copy=True)
+
+    def _build(self, copy: bool) -> Completion:
         top = self._top
         fields: dict[str, Any] = {
             "id": top.get("id"),
@@ -634,10 +685,10 @@ class Assembler:
         fix = self._fix
         if self._text:
             return TextCompletion(
-                choices=[self._texts[i].build(fix) for i in sorted(self._texts)], **fields
+                choices=[self._texts[i].build(fix, copy) for i in sorted(self._texts)], **fields
             )
         return ChatCompletion(
-            choices=[self._chat[i].build(fix) for i in sorted(self._chat)], **fields
+            choices=[self._chat[i].build(fix, copy) for i in sorted(self._chat)], **fields
         )
 
     def finish(self) -> Completion:
@@ -648,7 +699,8 @@ class Assembler:
             self.note("missing_done", "the stream ended without data: [DONE]")
         if not self._started and out.error is None and "empty" not in kinds:
             self.note("empty", "no completion chunk in the stream")
-        return self.snapshot()
+        # The result takes over the accumulated lists: no copy (feed no more after this).
+        return self._build(copy=False)
 
 
 # --------------------------------------------------------------------- whole bodies
@@ -759,24 +811,22 @@ def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
     C-level passes and one typed decode. Returns None when the body is anything else."""
     if not body.startswith(b"data: {"):
         return None
-    k = body.find(_DONE_SEP)
-    if k < 0:
+    k = body.rfind(_DONE_SEP)
+    if k < 0 or body[k + 2 :].rstrip(b"\n") != b"data: [DONE]" or b"\r" in body:
         return None
-    r = body[: k + 2]
-    tail = body[k + 2 :]
-    if b"\r" in r or tail.rstrip(b"\n") != b"data: [DONE]":
+    pieces = body[6:k].split(_SEP)
+    joined = b",".join(pieces)
+    # A newline left in a payload means some event had another line (event:, id:, a
+    # comment, multi-line data): the SSE parser must read it.
+    if b"\n" in joined:
         return None
-    seps = r.count(_SEP)
-    if r.count(b"\n") != 2 * (seps + 1):
-        return None  # some event has another line (event:, id:, comment, multi-line data)
     try:
-        chunks = CHUNKS_DECODER.decode(b"[" + r[6:-2].replace(_SEP, b",") + b"]")
+        chunks = CHUNKS_DECODER.decode(b"[" + joined + b"]")
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
+    r = body[: k + 2]
     asm = Assembler()
-    feed = asm._feed_chunk
-    for i, chunk in enumerate(chunks):
-        feed(chunk, i, None, None)
+    asm._feed_many(chunks)
     out = asm.outcome
     out.done = True
     out.events = len(chunks) + 1
