@@ -172,8 +172,8 @@ class _ChatSlot:
         self.dextra: JSONDict | None = None
         self.finish_reason: str | None = None
         self.logprobs: JSONDict | None = None
-        # Choice-level extras (Azure content_filter_results...): first appearance wins.
-        self.extra = _copy(choice.extra) if choice.extra else None
+        # Choice-level extras (Azure content_filter_results...): filled by the apply loop.
+        self.extra: JSONDict | None = None
 
     def rare(self, d: Delta) -> None:
         """Everything in a delta except string content: the uncommon fields."""
@@ -619,6 +619,13 @@ class Assembler:
                     lp = ch.logprobs
                     if lp is not None:
                         slot.add_logprobs(lp)
+                    if ch.extra is not None:
+                        # Choice-level extras: each key keeps its first value.
+                        ex = slot.extra if slot.extra is not None else {}
+                        for k, v in ch.extra.items():
+                            if k not in ex:
+                                ex[k] = _copy(v)
+                        slot.extra = ex
             u = chunk.usage
             if u is not None:
                 usage = u
