@@ -193,7 +193,23 @@ class _ChatSlot:
             self.reasoning.append(d.reasoning)
         if d.tool_calls is not None:
             for frag in d.tool_calls:
-                self._tool(frag.index, frag.id, frag.type, frag.function, frag.extra)
+                fn = frag.function
+                # Common case: an arguments-only continuation of a known call.
+                if (
+                    fn is not None
+                    and fn.arguments
+                    and frag.id is None
+                    and frag.type is None
+                    and frag.extra is None
+                    and fn.name is None
+                    and fn.extra is None
+                ):
+                    tool = self.by_index.get(frag.index) if frag.index is not None else None
+                    if tool is not None:
+                        tool.has_fn = True
+                        tool.args.append(fn.arguments)
+                        continue
+                self._tool(frag.index, frag.id, frag.type, fn, frag.extra)
         fc = d.function_call
         if fc is not None:
             self.has_fc = True
