@@ -144,3 +144,31 @@ def test_to_openai_round_trips_through_the_sdk_type() -> None:
         result = assemble(path.read_bytes())
         sdk = result.to_openai()
         assert norm(sdk.to_dict()) == norm(result.to_dict())
+
+
+@SETTINGS
+@given(chunks=chat_streams(), data=st.data())
+def test_any_cut_keeps_a_prefix_of_the_full_result(
+    chunks: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    body = data.draw(sse_bodies(chunks))
+    full = assemble(body)
+    cut = data.draw(st.integers(0, body.rindex(b"data: [DONE]")))
+    part = assemble(body[:cut])
+    assert not part.outcome.ok  # a cut stream never claims to be complete
+    for p in part.outcome.problems:
+        assert p.offset is None or 0 <= p.offset <= cut
+    whole = {c.index: c.message for c in full.choices}  # type: ignore[union-attr]
+    for c in part.choices:
+        m, w = c.message, whole[c.index]  # type: ignore[union-attr]
+        for text, full_text in ((m.content, w.content), (m.refusal, w.refusal)):
+            if isinstance(text, str):
+                assert isinstance(full_text, str) and full_text.startswith(text)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=300) | st.lists(st.binary(max_size=40), max_size=10))
+def test_arbitrary_bytes_never_raise(data: bytes | list[bytes]) -> None:
+    result = assemble(data)
+    result.to_dict()
+    result.to_json()
