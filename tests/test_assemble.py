@@ -115,6 +115,7 @@ def test_e6_utf8_split_across_reads() -> None:
     assert msg(r)["content"] == "東京🙂"
     # The first event is only complete once the second read arrives.
     assert r.outcome.t_first_ns == 20 and r.outcome.t_last_ns == 20
+    assert assemble(ex.reads).to_dict() == r.to_dict()
 
 
 def test_e7_lone_surrogates_fall_back_to_json_and_join() -> None:

@@ -172,3 +172,51 @@ def test_arbitrary_bytes_never_raise(data: bytes | list[bytes]) -> None:
     result = assemble(data)
     result.to_dict()
     result.to_json()
+
+
+QUIRKS = ["e13_role", "e14_ids", "e35_nulls", "e21_empty_finish", "e32_index", "e16", "e17"]
+
+
+def add_quirks(chunks: list[dict[str, Any]], quirks: list[str]) -> list[dict[str, Any]]:
+    """What non-OpenAI servers do to a well-formed stream without changing its meaning."""
+    chunks = copy.deepcopy(chunks)
+    heads: dict[tuple[int, int], dict[str, Any]] = {}
+    for c in chunks:
+        for choice in c["choices"]:
+            delta = choice.get("delta")
+            if delta is None:
+                continue
+            if "e13_role" in quirks:
+                delta["role"] = "assistant"
+            if "e21_empty_finish" in quirks and choice.get("finish_reason") is None:
+                choice["finish_reason"] = ""
+            for frag in delta.get("tool_calls", []):
+                key = (choice["index"], frag["index"])
+                if "id" in frag:
+                    heads[key] = frag
+                elif "e14_ids" in quirks:
+                    head = heads[key]
+                    frag.update(id=head["id"], type=head["type"])
+                    frag["function"]["name"] = head["function"]["name"]
+                elif "e35_nulls" in quirks:
+                    frag.update(id=None, type=None)
+                    frag["function"]["name"] = None
+                if "e16" in quirks:
+                    del frag["index"]
+                elif "e17" in quirks:
+                    frag["index"] = 0
+            if "e32_index" in quirks and choice["index"] == 0:
+                del choice["index"]
+    return chunks
+
+
+@SETTINGS
+@given(chunks=chat_streams(), quirks=st.lists(st.sampled_from(QUIRKS), unique=True))
+def test_robust_rules_undo_server_quirks(chunks: list[dict[str, Any]], quirks: list[str]) -> None:
+    expected = oracle_of(chunks)
+    body = b"".join(
+        b"data: " + json.dumps(c).encode() + b"\n\n" for c in add_quirks(chunks, quirks)
+    )
+    result = assemble(body + b"data: [DONE]\n\n")
+    assert norm(result.to_dict()) == expected
+    assert result.outcome.done
