@@ -1,0 +1,433 @@
+"""httpx/httpx2 transports that record exchanges into a cassette and replay them.
+
+Recording tees every network read to the caller at once (no buffering) and keeps
+``(t_ns, bytes)``; the exchange is redacted in memory and written when the body
+ends, however it ends. Replay matches the request to a recording and releases each
+read at its absolute deadline on one monotonic clock. The sync and async variants
+are thin loops over the same small cores (``_Recording`` and ``_Replay``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+import types
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from streamtape.cassette import Cassette
+from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest, first_header
+from streamtape.httpcompat import (
+    AsyncStreamBase,
+    AsyncTransportBase,
+    SyncStreamBase,
+    SyncTransportBase,
+    convert_request,
+    library_of,
+    make_response,
+    raw_headers,
+    timeout_errors,
+)
+from streamtape.match import Matcher
+from streamtape.pacing import Pacing, asleep_until, schedule, sleep_until
+from streamtape.redact import Redactor
+
+Clock = Callable[[], int]
+CassetteLike = Cassette | str | os.PathLike[str]
+
+
+def _as_cassette(cassette: CassetteLike) -> Cassette:
+    return cassette if isinstance(cassette, Cassette) else Cassette.open(cassette)
+
+
+# --------------------------------------------------------------------------- record
+
+
+class _Recording:
+    """One exchange while it happens: collects reads with their offsets, writes once."""
+
+    __slots__ = (
+        "_clock",
+        "_reads",
+        "_sink",
+        "headers_ns",
+        "http_version",
+        "request",
+        "response_headers",
+        "started_at_ns",
+        "status",
+        "t0",
+        "written",
+    )
+
+    def __init__(
+        self, request: RecordedRequest, sink: Callable[[Exchange], None], clock: Clock
+    ) -> None:
+        self.request = request
+        self._sink = sink
+        self._clock = clock
+        self._reads: list[Read] = []
+        self.status = 0
+        self.response_headers: list[tuple[str, str]] = []
+        self.http_version = "HTTP/1.1"
+        self.headers_ns = 0
+        self.written = False
+        self.started_at_ns = time.time_ns()
+        self.t0 = clock()
+
+    def headers(self, response: Any) -> None:
+        self.headers_ns = self._clock() - self.t0
+        self.status = response.status_code
+        self.response_headers = raw_headers(response.headers)
+        version = response.extensions.get("http_version", b"HTTP/1.1")
+        self.http_version = version.decode("ascii") if isinstance(version, bytes) else "HTTP/1.1"
+
+    def read(self, data: bytes) -> None:
+        self._reads.append(Read(self._clock() - self.t0, data))
+
+    def closed(self) -> None:
+        """The caller closed the body: complete if everything the upstream meant was read.
+
+        The openai SDK stops reading at ``data: [DONE]`` and closes; the upstream had
+        sent its whole answer by then, so that counts as complete, as does a body whose
+        ``content-length`` was fully read. Anything else is a hang-up.
+        """
+        if self.written:
+            return
+        tail = b"".join(r.data for r in self._reads[-2:]).rstrip(b"\r\n")
+        length = first_header(self.response_headers, "content-length")
+        received = sum(len(r.data) for r in self._reads)
+        done = tail.endswith(b"data: [DONE]") or (length is not None and length == str(received))
+        self.finish(Outcome.COMPLETE if done else Outcome.CLIENT_CLOSED)
+
+    def failed(self, exc: BaseException) -> None:
+        """The upstream failed: record what arrived and why, then let the error go on."""
+        outcome = Outcome.TIMEOUT if isinstance(exc, timeout_errors()) else Outcome.UPSTREAM_ERROR
+        self.finish(outcome, f"{type(exc).__name__}: {exc}")
+
+    def finish(self, outcome: Outcome, error: str | None = None) -> None:
+        """Write the exchange; later calls do nothing, so every exit path may call it."""
+        if self.written:
+            return
+        self.written = True
+        self._sink(
+            Exchange(
+                request=self.request,
+                status=self.status,
+                response_headers=self.response_headers,
+                reads=self._reads,
+                started_at_ns=self.started_at_ns,
+                headers_ns=self.headers_ns,
+                end_ns=self._clock() - self.t0,
+                outcome=outcome,
+                error=error,
+                http_version=self.http_version,
+            )
+        )
+
+
+class _RecordingStream(SyncStreamBase):
+    """Hands each upstream read to the caller as it arrives and tees it into the recording."""
+
+    def __init__(self, inner: Iterable[bytes], recording: _Recording) -> None:
+        self._inner = inner
+        self._recording = recording
+
+    def __iter__(self) -> Iterator[bytes]:
+        recording = self._recording
+        try:
+            for chunk in self._inner:
+                recording.read(chunk)
+                yield chunk
+        except Exception as exc:
+            recording.failed(exc)
+            raise
+        recording.finish(Outcome.COMPLETE)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._recording.closed()
+
+
+class _AsyncRecordingStream(AsyncStreamBase):
+    """The async twin of ``_RecordingStream``."""
+
+    def __init__(self, inner: Any, recording: _Recording) -> None:
+        self._inner = inner
+        self._recording = recording
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        recording = self._recording
+        try:
+            async for chunk in self._inner:
+                recording.read(chunk)
+                yield chunk
+        except Exception as exc:
+            recording.failed(exc)
+            raise
+        recording.finish(Outcome.COMPLETE)
+
+    async def aclose(self) -> None:
+        try:
+            aclose = getattr(self._inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            self._recording.closed()
+
+
+class _RecorderBase:
+    """What the sync and async recorders share: the cassette, redaction, the inner transport."""
+
+    def __init__(
+        self, cassette: CassetteLike, transport: Any, redact: object, clock: Clock
+    ) -> None:
+        self.cassette = _as_cassette(cassette)
+        self.redactor = Redactor.coerce(redact)
+        self._inner = transport
+        self._defaults: dict[types.ModuleType, Any] = {}
+        self._defaults_lock = threading.Lock()
+        self._clock = clock
+
+    def _write(self, exchange: Exchange) -> None:
+        self.cassette.append(self.redactor.apply(exchange))
+
+    def _start(self, request: Any, body: bytes) -> _Recording:
+        recorded = RecordedRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=raw_headers(request.headers),
+            body=body,
+        )
+        return _Recording(recorded, self._write, self._clock)
+
+    def _route(self, request: Any, body: bytes, default: str) -> tuple[Any, Any]:
+        """The inner transport to use and the request in that transport's library."""
+        lib = library_of(request)
+        inner = self._inner
+        if inner is None:
+            inner = self._defaults.get(lib)
+            if inner is None:
+                with self._defaults_lock:  # many threads may send their first request at once
+                    inner = self._defaults.get(lib) or getattr(lib, default)()
+                    self._defaults[lib] = inner
+            return inner, request
+        if isinstance(inner, (lib.BaseTransport, lib.AsyncBaseTransport)):
+            return inner, request
+        return inner, convert_request(request, library_of(inner), body)
+
+    def _closables(self) -> list[Any]:
+        return [*self._defaults.values(), *([self._inner] if self._inner is not None else [])]
+
+
+class RecordingTransport(_RecorderBase, SyncTransportBase):
+    """An httpx/httpx2 transport that records every exchange into ``cassette``.
+
+    ``transport`` is the transport that really talks to the upstream (default: the
+    HTTP transport of the client's library). ``redact`` adds to or replaces the
+    default redaction (see :class:`streamtape.redact.Redactor`); secrets are removed
+    before anything is encoded.
+    """
+
+    def __init__(
+        self,
+        cassette: CassetteLike,
+        transport: Any = None,
+        *,
+        redact: object = None,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        super().__init__(cassette, transport, redact, clock)
+
+    def handle_request(self, request: httpx.Request) -> Any:
+        body = request.read()
+        inner, sent = self._route(request, body, "HTTPTransport")
+        recording = self._start(request, body)
+        try:
+            response = inner.handle_request(sent)
+        except Exception as exc:
+            recording.failed(exc)
+            raise
+        recording.headers(response)
+        stream = _RecordingStream(response.stream, recording)
+        return make_response(
+            library_of(request),
+            response.status_code,
+            recording.response_headers,
+            stream,
+            recording.http_version,
+        )
+
+    def close(self) -> None:
+        for transport in self._closables():
+            transport.close()
+
+
+class AsyncRecordingTransport(_RecorderBase, AsyncTransportBase):
+    """The asyncio twin of :class:`RecordingTransport`."""
+
+    def __init__(
+        self,
+        cassette: CassetteLike,
+        transport: Any = None,
+        *,
+        redact: object = None,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        super().__init__(cassette, transport, redact, clock)
+
+    async def handle_async_request(self, request: httpx.Request) -> Any:
+        body = await request.aread()
+        inner, sent = self._route(request, body, "AsyncHTTPTransport")
+        recording = self._start(request, body)
+        try:
+            response = await inner.handle_async_request(sent)
+        except Exception as exc:
+            recording.failed(exc)
+            raise
+        recording.headers(response)
+        stream = _AsyncRecordingStream(response.stream, recording)
+        return make_response(
+            library_of(request),
+            response.status_code,
+            recording.response_headers,
+            stream,
+            recording.http_version,
+        )
+
+    async def aclose(self) -> None:
+        for transport in self._closables():
+            await transport.aclose()
+
+
+# --------------------------------------------------------------------------- replay
+
+
+class _Replay:
+    """One replayed exchange: its absolute deadlines and how its body must end."""
+
+    def __init__(self, exchange: Exchange, pacing: Pacing, t0: int, request: Any) -> None:
+        self.exchange = exchange
+        self.request = request
+        self.lib = library_of(request)
+        deadlines = schedule(exchange, pacing)
+        self.headers_at = t0 + deadlines[0]
+        self.read_at = [t0 + d for d in deadlines[1:]]
+
+    def failure(self) -> Exception | None:
+        """The error the upstream gave when recorded, rebuilt in the caller's library."""
+        exchange = self.exchange
+        if exchange.outcome is Outcome.TIMEOUT:
+            cls = self.lib.ReadTimeout if exchange.status else self.lib.ConnectTimeout
+        elif exchange.outcome is Outcome.UPSTREAM_ERROR:
+            cls = self.lib.RemoteProtocolError if exchange.status else self.lib.ConnectError
+        else:
+            return None
+        message = f"{exchange.error or 'upstream failed'} (replayed from the cassette)"
+        error: Exception = cls(message, request=self.request)
+        return error
+
+    def response(self, stream: object) -> Any:
+        exchange = self.exchange
+        if exchange.status == 0:
+            raise self.failure() or self.lib.ConnectError(
+                "no response was recorded", request=self.request
+            )
+        return make_response(
+            self.lib, exchange.status, exchange.response_headers, stream, exchange.http_version
+        )
+
+
+class _ReplayStream(SyncStreamBase):
+    def __init__(self, replay: _Replay, clock: Clock) -> None:
+        self._replay = replay
+        self._clock = clock
+
+    def __iter__(self) -> Iterator[bytes]:
+        replay = self._replay
+        for read, deadline in zip(replay.exchange.reads, replay.read_at, strict=True):
+            sleep_until(deadline, clock=self._clock)
+            yield read.data
+        error = replay.failure()
+        if error is not None:
+            raise error
+
+
+class _AsyncReplayStream(AsyncStreamBase):
+    def __init__(self, replay: _Replay, clock: Clock) -> None:
+        self._replay = replay
+        self._clock = clock
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        replay = self._replay
+        for read, deadline in zip(replay.exchange.reads, replay.read_at, strict=True):
+            await asleep_until(deadline, clock=self._clock)
+            yield read.data
+        error = replay.failure()
+        if error is not None:
+            raise error
+
+
+class ReplayTransport(SyncTransportBase, AsyncTransportBase):
+    """Answers requests from a cassette, with no network, at the recorded pacing.
+
+    Works in sync and async clients of httpx and httpx2 alike. ``pacing`` is
+    ``"original"``, ``"instant"`` or a speed factor (``2.0`` = twice as fast);
+    ``max_gap`` caps any single recorded gap (seconds). Matching options
+    (``ignore_fields``, ``ignore_query``, ``match_on``, ``allow_playback_repeats``)
+    go to :class:`streamtape.match.Matcher`. Sent requests are redacted as the
+    recorder would (``redact``) before matching, so secrets never need to match.
+    """
+
+    def __init__(
+        self,
+        cassette: CassetteLike | Iterable[Exchange],
+        pacing: str | float | Pacing = "original",
+        *,
+        max_gap: float | None = None,
+        redact: object = None,
+        clock: Clock = time.perf_counter_ns,
+        **match_options: Any,
+    ) -> None:
+        if isinstance(cassette, (Cassette, str, os.PathLike)):
+            exchanges: Iterable[Exchange] = _as_cassette(cassette).exchanges()
+        else:
+            exchanges = cassette
+        self.pacing = Pacing.parse(pacing)
+        if max_gap is not None:
+            self.pacing = dataclasses.replace(self.pacing, max_gap_s=max_gap)
+        self.matcher = Matcher(exchanges, **match_options)
+        self.redactor = Redactor.coerce(redact)
+        self._clock = clock
+
+    def _begin(self, request: Any, body: bytes, t0: int) -> _Replay:
+        sent, _ = self.redactor.redact_request(
+            RecordedRequest(
+                method=request.method,
+                url=str(request.url),
+                headers=raw_headers(request.headers),
+                body=body,
+            )
+        )
+        exchange = self.matcher.match(sent.method, sent.url, sent.headers, sent.body)
+        return _Replay(exchange, self.pacing, t0, request)
+
+    def handle_request(self, request: httpx.Request) -> Any:
+        t0 = self._clock()
+        replay = self._begin(request, request.read(), t0)
+        sleep_until(replay.headers_at, clock=self._clock)
+        return replay.response(_ReplayStream(replay, self._clock))
+
+    async def handle_async_request(self, request: httpx.Request) -> Any:
+        t0 = self._clock()
+        replay = self._begin(request, await request.aread(), t0)
+        await asleep_until(replay.headers_at, clock=self._clock)
+        return replay.response(_AsyncReplayStream(replay, self._clock))

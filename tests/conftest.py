@@ -1,0 +1,33 @@
+"""Shared fixtures: a real loopback upstream and the HTTP libraries our transports serve."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamtape.demo_upstream import UpstreamServer
+from streamtape.httpcompat import HTTP_LIBS
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[UpstreamServer]:
+    """The simulated OpenAI-compatible API on loopback, 20x faster than life."""
+    with UpstreamServer(speed=20.0) as server:
+        yield server
+
+
+@pytest.fixture(params=HTTP_LIBS, ids=lambda lib: lib.__name__)
+def http_lib(request: pytest.FixtureRequest) -> types.ModuleType:
+    """httpx, and httpx2 where it is installed (the openai SDK >= 3 builds on it)."""
+    lib: types.ModuleType = request.param
+    return lib
+
+
+@pytest.fixture
+def tape(tmp_path: Path) -> Path:
+    return tmp_path / "t.tape"
