@@ -5,6 +5,14 @@ same bytes with the same gaps), paced like a real model (time to first token, ji
 gaps between tokens), and able to misbehave on request (header ``x-demo-fault``) the
 way real servers and gateways do, so the recorder and the assembler can be tested
 against real sockets instead of mocks. `UpstreamServer` runs it on loopback.
+
+Routes (all under ``/v1``, all need ``authorization: Bearer <any key>``):
+``POST chat/completions``, ``POST completions``, ``POST embeddings``, ``GET models``,
+``GET models/{id}``, ``POST moderations``, ``POST images/generations``,
+``POST audio/speech``, ``POST audio/transcriptions``, ``POST|GET files``,
+``GET|DELETE files/{id}``, ``GET files/{id}/content``, ``POST tasks``, ``GET tasks/{id}``.
+Magic words in the last user message: ``demo:refuse`` (a refusal); in a moderation
+input: ``demo:flag`` (flagged).
 """
 
 from __future__ import annotations
@@ -450,14 +458,17 @@ class DemoUpstream:
         endpoint is chosen by the body: ``messages`` means chat, ``prompt`` text completions.
         A `stall` or `drop` plan lists the events sent before the connection hangs or closes.
         """
-        faults = self._parse_faults(fault)
         body = dict(request)
-        if "messages" in body:
-            events, seed = self._chat_events(body)
-        elif "prompt" in body:
-            events, seed = self._completion_events(body)
-        else:
-            raise ValueError("plan() needs a chat (messages) or text completion (prompt) body")
+        try:
+            faults = self._parse_faults(fault)
+            if "messages" in body:
+                events, seed = self._chat_events(body)
+            elif "prompt" in body:
+                events, seed = self._completion_events(body)
+            else:
+                raise ValueError("plan() needs a chat (messages) or text completion (prompt) body")
+        except _HTTPError as exc:  # the same message the server would answer with
+            raise ValueError(str(exc)) from None
         events, _ = _apply_faults(events, faults, random.Random(seed ^ 0xFA))
         return [(self._scale(d), data) for d, data in events]
 

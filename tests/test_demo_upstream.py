@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import math
 import struct
 import wave
@@ -595,3 +596,24 @@ def test_server_restarts_on_new_port_with_same_app() -> None:
     with UpstreamServer(app) as second:
         again = httpx.post(f"{second.base_url}/chat/completions", json=body, headers=AUTH).content
     assert raw == again and raw.endswith(b"data: [DONE]\n\n")
+
+
+def test_deliberate_aborts_are_not_logged_as_errors(
+    srv: UpstreamServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"model": "m", "messages": HI, "stream": True}
+    with caplog.at_level(logging.WARNING), pytest.raises(httpx.RemoteProtocolError):
+        stream_raw(srv, body, **{FAULT_HEADER: "drop"})
+    assert [r for r in caplog.records if r.name.startswith("uvicorn")] == []
+
+
+def test_plan_rejects_bad_bodies() -> None:
+    app = DemoUpstream()
+    with pytest.raises(ValueError, match="messages"):
+        app.plan({"model": "m", "messages": []})
+    with pytest.raises(ValueError, match="x-demo-fault"):
+        app.plan({"model": "m", "messages": HI}, fault="explode")
+    with pytest.raises(ValueError):
+        app.plan({"model": "m"})
+    with pytest.raises(ValueError):
+        DemoUpstream(speed=0)
