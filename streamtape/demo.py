@@ -1,0 +1,227 @@
+"""`streamtape demo`: the whole job on a built-in upstream, with no API key and no network.
+
+It records a simulated OpenAI-compatible API (``demo_upstream``) over loopback through
+the recording transport (with the official openai SDK when it is installed), replays
+the cassette at the original pacing, reassembles every stream, and reports what a user
+wants to know: what was recorded, how small the cassette is, time to first token,
+tokens per second, and how closely replay kept the recorded timing.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streamtape.assemble import assemble
+from streamtape.cassette import Cassette
+from streamtape.demo_upstream import UpstreamServer
+from streamtape.exchange import Exchange
+from streamtape.transports import RecordingTransport, ReplayTransport
+
+DEMO_KEY = "sk-demo-0000000000000000000000000000"
+"""A fake key: the demo shows that even this never reaches the cassette."""
+
+_TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+
+SCENARIOS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "chat, streamed",
+        "/chat/completions",
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Why record LLM streams for tests?"}],
+            "stream": True,
+            "max_tokens": 120,
+            "stream_options": {"include_usage": True},
+        },
+    ),
+    (
+        "chat + tool call, streamed",
+        "/chat/completions",
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "What's the weather in Edinburgh?"}],
+            "stream": True,
+            "tools": _TOOLS,
+            "tool_choice": "required",
+        },
+    ),
+    (
+        "text completion, streamed",
+        "/completions",
+        {
+            "model": "gpt-3.5-turbo-instruct",
+            "prompt": "Once upon a time",
+            "stream": True,
+            "max_tokens": 60,
+        },
+    ),
+    (
+        "embeddings (JSON)",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": ["streams", "cassettes"]},
+    ),
+]
+
+
+@dataclass
+class ReplayTiming:
+    """Client-side lateness of replayed reads against the recorded schedule, in ms."""
+
+    median_ms: float
+    p99_ms: float
+    max_ms: float
+    reads: int
+
+
+def _send_with_sdk(client: Any, path: str, body: dict[str, Any]) -> None:
+    if path == "/chat/completions":
+        result = client.chat.completions.create(**body)
+    elif path == "/completions":
+        result = client.completions.create(**body)
+    else:
+        client.embeddings.create(**body)
+        return
+    for _ in result:  # a stream: read it to the end as an application would
+        pass
+
+
+def _record(cassette: Cassette, base_url: str) -> str:
+    """Send every scenario through the recording transport; say which client was used."""
+    transport = RecordingTransport(cassette)
+    try:
+        import openai
+    except ImportError:
+        with httpx.Client(
+            transport=transport,
+            base_url=base_url,
+            headers={"authorization": f"Bearer {DEMO_KEY}"},
+        ) as client:
+            for _, path, body in SCENARIOS:
+                with client.stream("POST", path, json=body) as response:
+                    response.read()
+        return f"httpx {httpx.__version__}"
+    # An httpx client works with every openai SDK (openai >= 3 also takes httpx2 clients).
+    http_client: Any = httpx.Client(transport=transport)
+    with openai.OpenAI(base_url=base_url, api_key=DEMO_KEY, http_client=http_client) as client:
+        for _, path, body in SCENARIOS:
+            _send_with_sdk(client, path, body)
+    return f"openai {openai.__version__} SDK"
+
+
+def _replay(cassette: Cassette) -> list[ReplayTiming]:
+    """Replay each exchange at the original pacing and measure each read's lateness."""
+    timings = []
+    transport = ReplayTransport(cassette, "original")
+    with httpx.Client(transport=transport) as client:
+        for exchange in cassette:
+            errors = []
+            request = exchange.request
+            start = time.perf_counter_ns()
+            with client.stream(
+                request.method, request.url, content=request.body, headers=request.headers
+            ) as response:
+                for read, _ in zip(exchange.reads, response.iter_raw(), strict=False):
+                    errors.append((time.perf_counter_ns() - start - read.t_ns) / 1e6)
+            late = sorted(abs(e) for e in errors) or [0.0]
+            p99 = late[min(len(late) - 1, int(len(late) * 0.99))]
+            timings.append(ReplayTiming(statistics.median(late), p99, late[-1], len(errors)))
+    return timings
+
+
+def _describe(exchange: Exchange) -> tuple[str, str, str]:
+    """Time to first token, tokens/s and a snippet of the reassembled answer."""
+    if not exchange.is_event_stream:
+        return "-", "-", f"{len(exchange.body):,} bytes of JSON"
+    completion = assemble(exchange)
+    outcome = completion.outcome
+    first, last = outcome.t_first_ns, outcome.t_last_ns
+    tokens = (completion.usage or {}).get("completion_tokens") or outcome.chunks
+    ttft = f"{first / 1e6:.0f} ms" if first is not None else "-"
+    rate = "-"
+    if first is not None and last is not None and last > first:
+        rate = f"{tokens / ((last - first) / 1e9):.0f}"
+    data = completion.to_dict()
+    choice = data["choices"][0] if data["choices"] else {}
+    message = choice.get("message") or {}
+    text = message.get("content") or choice.get("text") or ""
+    calls = message.get("tool_calls") or []
+    if calls:
+        fn = calls[0]["function"]
+        text = f"tool call {fn['name']}({fn['arguments']})"
+    snippet = " ".join(text.split())
+    return ttft, rate, snippet[:60] + ("…" if len(snippet) > 60 else "")
+
+
+def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = print) -> None:
+    """Record the built-in upstream into ``out``, replay it, and print a summary.
+
+    An existing cassette at ``out`` is replaced; any other existing file is left alone
+    and the demo stops with an error.
+    """
+    if out.exists():
+        Cassette.open(out)  # refuses (NotACassetteError) to overwrite a file that is not a cassette
+        out.unlink()
+    echo(f"streamtape demo: simulated OpenAI-compatible API on loopback (speed {speed:g}x)")
+    with UpstreamServer(speed=speed) as upstream:
+        began = time.perf_counter()
+        client_name = _record(Cassette.open(out), upstream.base_url)
+        recorded_s = time.perf_counter() - began
+    cassette = Cassette.open(out)
+    exchanges = cassette.exchanges()
+    echo(f"recorded {len(exchanges)} exchanges with the {client_name} in {recorded_s:.1f} s\n")
+
+    began = time.perf_counter()
+    timings = _replay(cassette)
+    replayed_s = time.perf_counter() - began
+
+    echo(
+        f"{'exchange':<28} {'reads':>5} {'raw':>9} {'TTFT':>7} {'tok/s':>6} "
+        f"{'replay err p50/p99':>19}  reassembled"
+    )
+    for (name, _, _), exchange, timing in zip(SCENARIOS, exchanges, timings, strict=True):
+        ttft, rate, snippet = _describe(exchange)
+        err = f"{timing.median_ms:.3f}/{timing.p99_ms:.3f} ms"
+        echo(
+            f"{name:<28} {len(exchange.reads):>5} {len(exchange.body):>8,}B {ttft:>7} "
+            f"{rate:>6} {err:>19}  {snippet}"
+        )
+
+    raw = sum(len(e.body) for e in exchanges)
+    size = out.stat().st_size
+    worst = max(t.p99_ms for t in timings)
+    redacted = sorted({name for e in exchanges for name in e.redacted})
+    echo("")
+    echo(
+        f"cassette: {size:,} bytes for {raw:,} raw body bytes ({raw / size:.1f}x smaller), "
+        "timing of every read included"
+    )
+    echo(
+        f"replay:   {replayed_s:.1f} s at the original pacing (recording took {recorded_s:.1f} s); "
+        f"worst p99 lateness {worst:.3f} ms"
+    )
+    echo(f"secrets:  redacted before writing: {', '.join(redacted) or 'none found'}")
+    echo(f"\ncassette left at {out.resolve()}")
+    echo(
+        f"next:     streamtape ls {out}   |   streamtape decode {out} 0   |   "
+        f"streamtape show {out} 1"
+    )
