@@ -1,17 +1,66 @@
-"""streamtape: record, replay, reassemble and diff the SSE streams of OpenAI-compatible APIs."""
+"""streamtape: record, replay, reassemble and diff the SSE streams of OpenAI-compatible APIs.
+
+The public API lives here; everything else is an implementation detail that may move.
+"""
 
 from __future__ import annotations
 
-from streamtape.errors import StreamtapeError
+from streamtape.assemble import Assembler, assemble
+from streamtape.cassette import Cassette, Entry, TailReport, write_cassette
+from streamtape.chat import ChatCompletion, Problem, TextCompletion
+from streamtape.errors import (
+    AssemblyError,
+    CassetteCorruptError,
+    CassetteError,
+    CassetteVersionError,
+    NoMatchError,
+    NotACassetteError,
+    ReplayExhaustedError,
+    SecretLeakError,
+    SSEError,
+    StreamtapeError,
+)
 from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.match import Matcher
+from streamtape.pacing import Pacing
+from streamtape.redact import Redactor
+from streamtape.sse import SSEEvent, SSEParser, parse_sse
+from streamtape.transports import AsyncRecordingTransport, RecordingTransport, ReplayTransport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Assembler",
+    "AssemblyError",
+    "AsyncRecordingTransport",
+    "Cassette",
+    "CassetteCorruptError",
+    "CassetteError",
+    "CassetteVersionError",
+    "ChatCompletion",
+    "Entry",
     "Exchange",
+    "Matcher",
+    "NoMatchError",
+    "NotACassetteError",
     "Outcome",
+    "Pacing",
+    "Problem",
     "Read",
     "RecordedRequest",
+    "RecordingTransport",
+    "Redactor",
+    "ReplayExhaustedError",
+    "ReplayTransport",
+    "SSEError",
+    "SSEEvent",
+    "SSEParser",
+    "SecretLeakError",
     "StreamtapeError",
+    "TailReport",
+    "TextCompletion",
     "__version__",
+    "assemble",
+    "parse_sse",
+    "write_cassette",
 ]

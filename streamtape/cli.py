@@ -43,7 +43,7 @@ def _existing(path: str) -> Cassette:
 
 def _report_tail(cassette: Cassette) -> None:
     if cassette.tail is not None:
-        click.secho(f"warning: {cassette.tail}", fg="yellow", err=True)
+        click.secho(f"warning: {cassette.path}: {cassette.tail}", fg="yellow", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,7 +93,7 @@ def list_exchanges(cassette: str) -> None:
         click.echo(
             f"{number:>4}  {when:%Y-%m-%d %H:%M:%S}  {entry.method:<6} {entry.status:>3}  "
             f"{entry.duration_ns / 1e6:>8.1f} ms  {entry.reads:>5} reads  "
-            f"{entry.body_bytes:>8} B  {entry.outcome:<14} {entry.url}"
+            f"{entry.body_bytes:>8} B  {entry.outcome.value:<14} {entry.url}"
         )
     _report_tail(tape)
     if count == 0:
