@@ -195,15 +195,16 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
     replayed_s = time.perf_counter() - began
 
     echo(
-        f"{'exchange':<28} {'reads':>5} {'raw':>9} {'TTFT':>7} {'tok/s':>6} "
+        f"{'exchange':<28} {'reads':>5} {'raw':>9} {'on disk':>8} {'TTFT':>7} {'tok/s':>6} "
         f"{'replay err p50/p99':>19}  reassembled"
     )
-    for (name, _, _), exchange, timing in zip(SCENARIOS, exchanges, timings, strict=True):
+    rows = zip(SCENARIOS, exchanges, cassette.entries(), timings, strict=True)
+    for (name, _, _), exchange, entry, timing in rows:
         ttft, rate, snippet = _describe(exchange)
         err = f"{timing.median_ms:.3f}/{timing.p99_ms:.3f} ms"
         echo(
-            f"{name:<28} {len(exchange.reads):>5} {len(exchange.body):>8,}B {ttft:>7} "
-            f"{rate:>6} {err:>19}  {snippet}"
+            f"{name:<28} {len(exchange.reads):>5} {len(exchange.body):>8,}B "
+            f"{entry.record_bytes:>7,}B {ttft:>7} {rate:>6} {err:>19}  {snippet}"
         )
 
     raw = sum(len(e.body) for e in exchanges)
