@@ -32,7 +32,6 @@ from streamtape.chat import (
     ChatCompletion,
     ChatMessage,
     Chunk,
-    ChunkChoice,
     Delta,
     FunctionCall,
     JSONDict,
@@ -153,7 +152,7 @@ class _ChatSlot:
         "tools",
     )
 
-    def __init__(self, index: int, choice: ChunkChoice) -> None:
+    def __init__(self, index: int) -> None:
         self.index = index
         self.role: str | None = None
         self.content: list[str] = []
@@ -605,7 +604,7 @@ class Assembler:
                     if idx != last_idx or slot is None:
                         slot = slots.get(idx)
                         if slot is None:
-                            slot = slots[idx] = _ChatSlot(idx, ch)
+                            slot = slots[idx] = _ChatSlot(idx)
                         last_idx = idx
                     d: Any = ch.delta  # Any: the identity chain below is not a type test
                     if d is not None:
