@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_decode.py`` (add ``--quick`` for fewer repeats).
 
 Every figure is measured in this one run on the same generated streams:
 
-* **streamtape**: ``streamtape.assemble.assemble(body)``.
+* **streamtape**: ``streamtape.assembly.assemble(body)``.
 * **openai SDK**: its ``SSEDecoder`` over the body, ``json.loads`` + ``construct_type``
   of each chunk (what ``Stream`` does), then ``ChatCompletionStreamState`` (chat) or a
   join of ``Completion.choices[].text`` by index (text: the SDK has no accumulator).
@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from streamtape.assemble import assemble
+from streamtape.assembly import assemble
 
 WORDS = [
     *[

@@ -5,9 +5,9 @@ The public API lives here; everything else is an implementation detail that may 
 
 from __future__ import annotations
 
-from streamtape.assemble import Assembler, assemble
+from streamtape.assembly import Assembler, assemble
 from streamtape.cassette import Cassette, Entry, TailReport, write_cassette
-from streamtape.chat import ChatCompletion, Problem, TextCompletion
+from streamtape.chat import ChatCompletion, Problem, StreamOutcome, TextCompletion
 from streamtape.errors import (
     AssemblyError,
     CassetteCorruptError,
@@ -56,6 +56,7 @@ __all__ = [
     "SSEEvent",
     "SSEParser",
     "SecretLeakError",
+    "StreamOutcome",
     "StreamtapeError",
     "TailReport",
     "TextCompletion",

@@ -196,7 +196,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """Arrival time of the event, when the reads were timed."""
 
 
-class Outcome(msgspec.Struct, kw_only=True):
+class StreamOutcome(msgspec.Struct, kw_only=True):
     """How the stream ended; not part of the OpenAI-shaped output.
 
     ``ok`` is true when ``[DONE]`` (or a whole non-stream body) arrived and no
@@ -326,7 +326,7 @@ class _Completion(msgspec.Struct, kw_only=True):
     system_fingerprint: str | None = None
     service_tier: str | UnsetType | None = UNSET
     extra: JSONDict | None = None
-    outcome: Outcome = msgspec.field(default_factory=Outcome)
+    outcome: StreamOutcome = msgspec.field(default_factory=StreamOutcome)
 
     def _top(self, obj: str, choices: list[JSONDict]) -> JSONDict:
         out: JSONDict = {
@@ -448,7 +448,7 @@ def completion_from_dict(d: JSONDict) -> ChatCompletion | TextCompletion:
         "usage": d.get("usage"),
         "system_fingerprint": d.get("system_fingerprint"),
         "extra": _pop_extra(d, _TOP_KEYS),
-        "outcome": Outcome(done=True, streamed=False, chunks=0, events=0),
+        "outcome": StreamOutcome(done=True, streamed=False, chunks=0, events=0),
     }
     if "service_tier" in d:
         top["service_tier"] = d["service_tier"]

@@ -153,7 +153,7 @@ def cat(cassette: str, index: int) -> None:
 @_friendly
 def decode(cassette: str, index: int) -> None:
     """Reassemble exchange INDEX into a full completion object and print it as JSON."""
-    from streamtape.assemble import assemble
+    from streamtape.assembly import assemble
 
     exchange = _pick(_existing(cassette), index)
     completion = assemble(exchange)

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from streamtape.assemble import assemble
+from streamtape.assembly import assemble
 from streamtape.cassette import Cassette
 from streamtape.demo_upstream import UpstreamServer
 from streamtape.exchange import Exchange
@@ -119,13 +119,13 @@ def _record(cassette: Cassette, base_url: str) -> str:
             for _, path, body in SCENARIOS:
                 with client.stream("POST", path, json=body) as response:
                     response.read()
-        return f"httpx {httpx.__version__}"
+        return f"plain httpx {httpx.__version__} (the openai SDK is not installed)"
     # An httpx client works with every openai SDK (openai >= 3 also takes httpx2 clients).
     http_client: Any = httpx.Client(transport=transport)
     with openai.OpenAI(base_url=base_url, api_key=DEMO_KEY, http_client=http_client) as client:
         for _, path, body in SCENARIOS:
             _send_with_sdk(client, path, body)
-    return f"openai {openai.__version__} SDK"
+    return f"the official openai {openai.__version__} SDK"
 
 
 def _replay(cassette: Cassette) -> list[ReplayTiming]:
@@ -188,7 +188,7 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
         recorded_s = time.perf_counter() - began
     cassette = Cassette.open(out)
     exchanges = cassette.exchanges()
-    echo(f"recorded {len(exchanges)} exchanges with the {client_name} in {recorded_s:.1f} s\n")
+    echo(f"recorded {len(exchanges)} exchanges with {client_name} in {recorded_s:.1f} s\n")
 
     began = time.perf_counter()
     timings = _replay(cassette)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streamtape.assemble import Assembler, assemble
+from streamtape.assembly import Assembler, assemble
 from streamtape.chat import ChatCompletion, TextCompletion
 from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
 

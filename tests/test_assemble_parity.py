@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies_chat import chat_streams, split_reads, sse_bodies
 
-from streamtape.assemble import Assembler, assemble
+from streamtape.assembly import Assembler, assemble
 from streamtape.exchange import Exchange, Read, RecordedRequest
 from streamtape.sse import parse_sse
 

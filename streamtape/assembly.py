@@ -35,8 +35,8 @@ from streamtape.chat import (
     Delta,
     FunctionCall,
     JSONDict,
-    Outcome,
     Problem,
+    StreamOutcome,
     TextChoice,
     TextCompletion,
     ToolCall,
@@ -407,7 +407,7 @@ class Assembler:
         self._fingerprint: str | None = None
         self._fix = False
         self._after_done_noted = False
-        self.outcome = Outcome()
+        self.outcome = StreamOutcome()
 
     # ----------------------------------------------------------------- feeding
 
@@ -790,7 +790,7 @@ def _non_stream(body: bytes) -> Completion | None:
     if not isinstance(obj, dict):
         return None
     if obj.get("error") or "choices" not in obj:
-        result = ChatCompletion(outcome=Outcome(streamed=False))
+        result = ChatCompletion(outcome=StreamOutcome(streamed=False))
         err = obj.get("error") or obj
         result.outcome.error = err
         msg = err.get("message") if isinstance(err, dict) else None
