@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _streams import chat_events
 
 from streamtape.cassette import Cassette
 from streamtape.demo_upstream import UpstreamServer
@@ -49,24 +50,7 @@ clock: Callable[[], int] = time.perf_counter_ns
 def chat_chunks(reads: int) -> list[bytes]:
     """``reads`` SSE events shaped like the OpenAI API's chat stream, the last [DONE]."""
 
-    def event(delta: dict[str, object], finish: str | None = None) -> bytes:
-        chunk = {
-            "id": "chatcmpl-bench0123456789",
-            "object": "chat.completion.chunk",
-            "created": 1_730_000_000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "system_fingerprint": "fp_0123456789",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
-
-    words = [f" word{i % 97}" for i in range(max(0, reads - 3))]
-    return [
-        event({"role": "assistant", "content": ""}),
-        *(event({"content": w}) for w in words),
-        event({}, "stop"),
-        b"data: [DONE]\n\n",
-    ]
+    return chat_events(f" word{i % 97}" for i in range(max(0, reads - 3)))
 
 
 def request_body(model: str = "gpt-4o-mini") -> bytes:

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
+from _streams import chat_events
 
 from streamtape.exchange import Exchange, Read, RecordedRequest
 from streamtape.transports import ReplayTransport
@@ -65,20 +66,7 @@ def chat_exchange(reads: int, seed: int) -> Exchange:
         raise ValueError("a chat stream needs at least 3 reads (role, stop, [DONE])")
     rng = random.Random(seed)
 
-    def event(delta: dict[str, object], finish: str | None = None) -> bytes:
-        chunk = {
-            "id": "chatcmpl-bench0123456789",
-            "object": "chat.completion.chunk",
-            "created": 1_730_000_000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "system_fingerprint": "fp_0123456789",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
-
-    bodies = [event({"role": "assistant", "content": ""})]
-    bodies += [event({"content": " " + rng.choice(WORDS)}) for _ in range(max(0, reads - 3))]
-    bodies += [event({}, "stop"), b"data: [DONE]\n\n"]
+    bodies = chat_events(" " + rng.choice(WORDS) for _ in range(max(0, reads - 3)))
 
     t_ms = FIRST_READ_MS
     out: list[Read] = []

@@ -224,6 +224,17 @@ class _RecorderBase:
             return inner, request
         return inner, convert_request(request, library_of(inner), body)
 
+    def _respond(self, request: Any, response: Any, recording: _Recording, tee: type[Any]) -> Any:
+        """The caller's response: the upstream's status and headers, its body teed by ``tee``."""
+        recording.headers(response)
+        return make_response(
+            library_of(request),
+            response.status_code,
+            recording.response_headers,
+            tee(response.stream, recording),
+            recording.http_version,
+        )
+
     def _closables(self) -> list[Any]:
         return [*self._defaults.values(), *([self._inner] if self._inner is not None else [])]
 
@@ -256,15 +267,7 @@ class RecordingTransport(_RecorderBase, SyncTransportBase):
         except Exception as exc:
             recording.failed(exc)
             raise
-        recording.headers(response)
-        stream = _RecordingStream(response.stream, recording)
-        return make_response(
-            library_of(request),
-            response.status_code,
-            recording.response_headers,
-            stream,
-            recording.http_version,
-        )
+        return self._respond(request, response, recording, _RecordingStream)
 
     def close(self) -> None:
         for transport in self._closables():
@@ -293,15 +296,7 @@ class AsyncRecordingTransport(_RecorderBase, AsyncTransportBase):
         except Exception as exc:
             recording.failed(exc)
             raise
-        recording.headers(response)
-        stream = _AsyncRecordingStream(response.stream, recording)
-        return make_response(
-            library_of(request),
-            response.status_code,
-            recording.response_headers,
-            stream,
-            recording.http_version,
-        )
+        return self._respond(request, response, recording, _AsyncRecordingStream)
 
     async def aclose(self) -> None:
         for transport in self._closables():
