@@ -472,3 +472,12 @@ def test_200_tasks_stream_into_one_cassette(fast_upstream: UpstreamServer, tape:
         assert exchange.outcome is Outcome.COMPLETE
         assert exchange.body.endswith(b"data: [DONE]\n\n")
     assert sorted(texts) != [] and all(texts)
+
+
+def test_unmatched_request_reaches_the_sdk_user_as_is(upstream: UpstreamServer, tape: Path) -> None:
+    with openai_client(httpx, RecordingTransport(tape), upstream.base_url) as client:
+        client.models.list()
+    with openai_client(httpx, ReplayTransport(tape, "instant"), "http://x.invalid/v1") as client:
+        with pytest.raises(NoMatchError, match="/v1/models/gpt-4o") as info:
+            client.models.retrieve("gpt-4o")
+    assert 'recorded "/v1/models"' in str(info.value)
