@@ -7,16 +7,19 @@ arrived. Streamtape derives meaning offline from recorded bytes, so the parser w
 bytes (never ``str.splitlines``, which breaks JSON at U+2028), takes reads as they came,
 and stamps every event with its byte range and the arrival time of its first and last byte.
 
-Two paths, one behaviour:
+Fast paths and one general machine, one behaviour:
 
-- a fast path for the common case (LF line ends, no CR anywhere in the read): split
-  the read on ``b"\\n\\n"`` and take single-line ``data: `` events by slicing; anything
-  else in that read goes through the line state machine one block at a time, and an
-  unfinished block is kept raw until the read that ends it;
-- the general line state machine, for CR and CRLF streams and partial lines.
+- LF line ends, no CR anywhere in the read: split the read on ``b"\\n\\n"`` and take
+  single-line ``data: `` events by slicing; anything else in that read goes through the
+  line state machine one block at a time, and an unfinished block is kept raw until the
+  read that ends it, then parsed together with that read;
+- CRLF line ends: when everything up to the read's last ``b"\\r\\n\\r\\n"`` is
+  single-line ``data: `` events, they are taken by slicing the same way, and the line
+  machine takes the rest of the read;
+- the general line state machine, for CR and mixed streams and partial lines.
 
-Both scan each byte a bounded number of times, so one huge event fed in tiny reads costs
-linear time, and an event that grows past ``max_event_bytes`` raises ``SSEError``.
+All paths scan each byte a bounded number of times, so one huge event fed in tiny reads
+costs linear time, and an event that grows past ``max_event_bytes`` raises ``SSEError``.
 
 Offsets are positions in the whole stream as fed (a leading BOM counts). An event spans
 ``[start, end)``: ``start`` is the first byte of the first non-blank line after the
@@ -246,6 +249,13 @@ class SSEParser:
         head = self._head
         if head is None:
             self._body(data, off, t, out)
+        elif not head and n >= 3:
+            # The first read holds the whole BOM candidate: no need to buffer it.
+            self._head = None
+            if data[:3] == _BOM:
+                self._body(data[3:], 3, t, out)
+            else:
+                self._body(data, 0, t, out)
         else:
             if not head:
                 self._head_t = t
@@ -277,7 +287,13 @@ class SSEParser:
         else:
             if self._block:
                 self._unblock()
-            self._slow(data, off, t, out)
+            elif self._ev_start is None and data[:6] == b"data: ":
+                k = self._fast_crlf(data, off, t, out)
+                if k:
+                    data = data[k:]
+                    off += k
+            if data:
+                self._slow(data, off, t, out)
         start = self._block_off if self._block else self._ev_start
         if start is not None and off + len(data) - start > self.max_event_bytes:
             self._too_big(start)
@@ -292,39 +308,39 @@ class SSEParser:
 
     def _fast(self, data: bytes, off: int, t: int | None, out: list[SSEEvent]) -> None:
         """LF-only bytes with the line machine clean: split on blank lines directly."""
-        pos = 0
         block = self._block
+        t0 = t
         if block:
-            if block[-1] == 10 and data[0] == 10:
-                p = bytes(block[:-1])
-                pos = 1
-            else:
-                i = data.find(b"\n\n")
-                if i < 0:
-                    if type(block) is bytes:
-                        block = self._block = bytearray(block)
-                    block += data
-                    return
-                p = bytes(block) + data[:i]
-                pos = i + 2
-            self._block = b""
-            if len(p) >= self.max_event_bytes:
-                self._too_big(self._block_off)
-            self._emit_block(p, self._block_off, self._block_t, t, out)
-            if pos == len(data):
+            if data.find(b"\n\n") < 0 and not (block[-1] == 10 and data[0] == 10):
+                # Still unfinished: append, so a long block in tiny reads stays linear.
+                if type(block) is bytes:
+                    block = self._block = bytearray(block)
+                block += data
                 return
-        rest = data[pos:] if pos else data
-        o = off + pos
+            # The block ends in this read: parse it and the read as one buffer (the
+            # block is raw bytes, so that is exactly what a clean parser would see).
+            rest = block + data if type(block) is bytes else b"".join((block, data))
+            o = self._block_off
+            t0 = self._block_t  # the first part began in the block's read
+            self._block = b""
+        else:
+            rest = data
+            o = off
         # The usual shape: nothing but `data: X\n\n` events up to the last blank line.
-        # Two counts prove it (every LF belongs to a separator or to the final
-        # blank line), then one split yields the payloads without a copy per event.
+        # One split yields the payloads without a copy per event, and one count proves
+        # the shape: every LF belongs to a separator or to the final blank line.
         j = rest.rfind(b"\n\n") + 2
-        if (
-            j > 1
-            and rest[:6] == b"data: "
-            and rest.count(b"\n\ndata: ", 0, j) * 2 + 2 == rest.count(b"\n", 0, j)
-        ):
-            segs = rest[6 : j - 2].split(b"\n\ndata: ")
+        segs = None
+        if j > 1 and rest[:6] == b"data: ":
+            if j == len(rest):  # no tail: split in place rather than copy the read first
+                segs = rest.split(b"\n\ndata: ")
+                segs[0] = segs[0][6:]
+                segs[-1] = segs[-1][:-2]
+            else:
+                segs = rest[6 : j - 2].split(b"\n\ndata: ")
+            if rest.count(b"\n", 0, j) != 2 * len(segs):
+                segs = None
+        if segs is not None:
             if j > self.max_event_bytes:
                 q = o
                 for seg in segs:
@@ -333,6 +349,12 @@ class SSEParser:
                     q += len(seg) + 8
             last_id = self._last_id
             append = out.append
+            if t0 != t:
+                seg = segs[0]
+                e = o + len(seg) + 8
+                append(SSEEvent(seg, "message", last_id, None, o, e, t0, t))
+                o = e
+                del segs[0]
             for seg in segs:
                 e = o + len(seg) + 8
                 append(SSEEvent(seg, "message", last_id, None, o, e, t, t))
@@ -354,12 +376,13 @@ class SSEParser:
             for p in parts:
                 if p[:6] == b"data: " and b"\n" not in p:
                     e = o + len(p) + 2
-                    append(SSEEvent(p[6:], "message", last_id, None, o, e, t, t))
+                    append(SSEEvent(p[6:], "message", last_id, None, o, e, t0, t))
                     o = e
                 else:
-                    self._emit_block(p, o, t, t, out)
+                    self._emit_block(p, o, t0, t, out)
                     last_id = self._last_id
                     o += len(p) + 2
+                t0 = t
         if tail:
             if tail[0] == 10:
                 stripped = tail.lstrip(b"\n")
@@ -369,6 +392,44 @@ class SSEParser:
                 self._block = tail
                 self._block_off = o
                 self._block_t = t
+
+    def _fast_crlf(self, data: bytes, off: int, t: int | None, out: list[SSEEvent]) -> int:
+        """CRLF-only ``data: X`` events up to the last blank line, the machine clean.
+
+        Returns the bytes consumed: 0 when that prefix is not of this shape, so the line
+        machine takes the whole read; otherwise it takes what follows.
+        """
+        j = data.rfind(b"\r\n\r\n") + 4
+        if j < 4:
+            return 0
+        i = data.find(b"\r", 6)
+        if data[i : i + 10] != b"\r\n\r\ndata: " and i + 4 != j:
+            return 0  # the first event already is not of that shape: cheap no
+        # Each separator and the final blank line hold two CRs and two LFs: equal
+        # counts mean there are no others, so every event is one `data: ` line.
+        k = data.count(b"\r\n\r\ndata: ", 0, j) * 2 + 2
+        if data.count(b"\n", 0, j) != k or data.count(b"\r", 0, j) != k:
+            return 0
+        if j == len(data):  # no tail: split in place rather than copy the read first
+            segs = data.split(b"\r\n\r\ndata: ")
+            segs[0] = segs[0][6:]
+            segs[-1] = segs[-1][:-4]
+        else:
+            segs = data[6 : j - 4].split(b"\r\n\r\ndata: ")
+        if j > self.max_event_bytes:
+            q = off
+            for seg in segs:
+                if len(seg) + 8 > self.max_event_bytes:
+                    self._too_big(q)
+                q += len(seg) + 10
+        last_id = self._last_id
+        append = out.append
+        o = off
+        for seg in segs:
+            e = o + len(seg) + 9  # just past the blank line's CR
+            append(SSEEvent(seg, "message", last_id, None, o, e, t, t))
+            o = e + 1
+        return j
 
     def _emit_block(
         self, p: bytes, o: int, t0: int | None, t1: int | None, out: list[SSEEvent]

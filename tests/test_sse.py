@@ -539,6 +539,64 @@ def splits(body: bytes, cuts: list[int]) -> list[bytes]:
 @settings(max_examples=400, deadline=None)
 @given(body=streams() | RAW, cuts=st.lists(st.integers(0, 10_000), max_size=12))
 def test_random_splits_agree_with_whole_and_reference(body: bytes, cuts: list[int]) -> None:
+    check_splits(body, cuts)
+
+
+@st.composite
+def typical_streams(draw: st.DrawFn) -> bytes:
+    """Mostly one-line ``data: `` events with one line ending: the fast paths' shape."""
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    out = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["data"] * 8 + ["other", "blank", "mixed"]))
+        if kind == "data":
+            out.append("data: " + draw(VALUES) + eol + eol)
+        elif kind == "other":
+            out.append(eol.join(draw(event_lines())) + eol + eol)
+        elif kind == "blank":
+            out.append(eol)
+        else:
+            out.append("data: " + draw(VALUES) + draw(EOLS) + draw(EOLS))
+    if draw(st.booleans()):
+        out.append("data: tail" + draw(st.sampled_from(["", eol, eol + "\r"])))
+    return "".join(out).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=typical_streams(), cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_typical_streams_in_random_splits(body: bytes, cuts: list[int]) -> None:
+    check_splits(body, cuts)
+
+
+def test_crlf_fast_path_offsets_and_the_rest_of_the_read() -> None:
+    body = b"data: a\r\n\r\ndata: bc\r\n\r\ndata: d\r\n\r"
+    parser = SSEParser()
+    events = parser.feed(body, 5)
+    assert [(e.data, e.start, e.end, e.t_start_ns, e.t_end_ns) for e in events] == [
+        (b"a", 0, 10, 5, 5),
+        (b"bc", 11, 22, 5, 5),
+        (b"d", 23, 33, 5, 5),  # the CR at the end of the read dispatched at once
+    ]
+    assert parser.feed(b"\n") == []  # the LF completing that CRLF
+    assert parser.finish() == []
+    assert [msgspec.structs.replace(e, t_start_ns=None, t_end_ns=None) for e in events] == both(
+        body
+    )
+
+
+def test_lf_block_carried_over_keeps_its_first_read_time() -> None:
+    reads = [b"data: a\n\ndata: b", b"c\n\ndata: d\n\n:x", b"\n\ndata: e\n", b"\n"]
+    events, parser = feed_all(reads, times=True)
+    assert [(e.data, e.start, e.end, e.t_start_ns, e.t_end_ns) for e in events] == [
+        (b"a", 0, 9, 0, 0),
+        (b"bc", 9, 19, 0, 1),
+        (b"d", 19, 28, 1, 1),
+        (b"e", 32, 41, 2, 3),
+    ]
+    assert parser.comments == 1
+
+
+def check_splits(body: bytes, cuts: list[int]) -> None:
     whole, p_whole = feed_all([body])
     reads = splits(body, cuts)
     split, p_split = feed_all(reads, times=True)
