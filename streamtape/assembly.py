@@ -19,7 +19,9 @@ parser and per-chunk decoding, which give exact offsets.
 from __future__ import annotations
 
 import bisect
+import io
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any, Union
 
 import msgspec
@@ -28,6 +30,7 @@ from msgspec import UNSET
 from streamtape.chat import (
     CHUNK_DECODER,
     CHUNKS_DECODER,
+    TEXT_CHUNKS_DECODER,
     ChatChoice,
     ChatCompletion,
     ChatMessage,
@@ -38,6 +41,8 @@ from streamtape.chat import (
     Problem,
     StreamOutcome,
     TextChoice,
+    TextChunk,
+    TextChunkChoice,
     TextCompletion,
     ToolCall,
     completion_from_dict,
@@ -685,6 +690,65 @@ class Assembler:
                 self._fingerprint = chunk.system_fingerprint
         return applied
 
+    def _feed_text_fast(self, first: Chunk, chunks: list[TextChunk]) -> None:
+        """Feed a whole decoded ``text_completion`` stream (the fast path).
+
+        ``first`` is ``chunks[0]`` decoded as a :class:`Chunk`, with ``object`` equal to
+        ``"text_completion"`` and no ``error``; the decoder has refused any other
+        ``object`` value, so every chunk is assembled, as :meth:`_apply_text` would.
+        The loop is written flat for the usual chunk of exactly one choice.
+        """
+        self._odd(first, 0, None, None)  # starts the text stream: id, created, model...
+        slots = self._texts
+        slot: _TextSlot | None = None
+        last: object = _NEVER  # the ``index`` object ``slot`` was looked up for
+        texts: list[str] = []  # slot.text
+        usage = fingerprint = None
+        for chunk in chunks:
+            try:
+                (ch,) = chunk.choices
+            except ValueError:  # no choice (a usage chunk) or several
+                for ch in chunk.choices:
+                    self._text_choice(ch)
+            else:
+                if ch.index is not last:  # identity: equal ints only cost a look-up
+                    last = idx = ch.index
+                    if idx is None:
+                        idx = 0
+                    slot = slots.get(idx)
+                    if slot is None:
+                        slot = slots[idx] = _TextSlot(idx)
+                    texts = slot.text
+                texts.append(ch.text)
+                if ch.finish_reason is not None or ch.logprobs is not None:
+                    assert slot is not None
+                    if ch.finish_reason:
+                        slot.finish_reason = ch.finish_reason
+                    if ch.logprobs is not None:
+                        slot.add_logprobs(ch.logprobs)
+            if chunk.usage is not None or chunk.system_fingerprint is not None:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.system_fingerprint is not None:
+                    fingerprint = chunk.system_fingerprint
+        if usage is not None:
+            self._usage = usage
+        if fingerprint is not None:
+            self._fingerprint = fingerprint
+        self.outcome.chunks += len(chunks)
+
+    def _text_choice(self, ch: TextChunkChoice) -> None:
+        """One choice of a text chunk, by the rules of :meth:`_apply_text`."""
+        idx = ch.index if ch.index is not None else 0
+        slot = self._texts.get(idx)
+        if slot is None:
+            slot = self._texts[idx] = _TextSlot(idx)
+        slot.text.append(ch.text)
+        if ch.finish_reason:
+            slot.finish_reason = ch.finish_reason
+        if ch.logprobs is not None:
+            slot.add_logprobs(ch.logprobs)
+
     # ----------------------------------------------------------------- results
 
     def snapshot(self) -> Completion:
@@ -836,28 +900,47 @@ def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
     k = body.rfind(_DONE_SEP)
     if k < 0 or body[k + 2 :].rstrip(b"\n") != b"data: [DONE]" or b"\r" in body:
         return None
-    pieces = body[6:k].split(_SEP)
-    joined = b",".join(pieces)
-    # A newline left in a payload means some event had another line (event:, id:, a
-    # comment, multi-line data): the SSE parser must read it.
-    if b"\n" in joined:
+    # Expect one line per event: data line, blank line, data line..., then the lines of
+    # ``data: [DONE]`` and its newlines. ``readlines`` finds line ends with memchr, much
+    # faster than splitting on "\n\ndata: ". Each payload keeps its "\n" (JSON
+    # whitespace), so ``data`` lines need no second check for other lines.
+    lines = io.BytesIO(body).readlines()
+    end = len(lines) - max(len(body) - k - 14, 1)
+    datas = lines[0:end:2]
+    blanks = lines[1:end:2]
+    if len(datas) != len(blanks) or blanks.count(b"\n") != len(blanks):
+        return None  # an event with another line (event:, id:, a comment, more data)
+    payloads = list(map(bytes.removeprefix, datas, repeat(b"data: ")))
+    head = payloads[0]
+    payloads[0] = b"[" + head
+    payloads[-1] += b"]"
+    array = b",".join(payloads)
+    # The data lines hold the first k + 2 bytes but the n blank lines; the array has
+    # them less 6 bytes per removed prefix, plus brackets and commas. A line that is
+    # not ``data: ...`` keeps its bytes.
+    n = len(payloads)
+    if len(array) != k + 3 - 6 * n:
         return None
-    try:
-        chunks = CHUNKS_DECODER.decode(b"[" + joined + b"]")
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    r = body[: k + 2]
     asm = Assembler()
-    asm._feed_many(chunks)
+    n = _fast_text(asm, head, array)
+    if n < 0:
+        return None
+    if n == 0:
+        try:
+            chunks = CHUNKS_DECODER.decode(array)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        asm._feed_many(chunks)
+        n = len(chunks)
     out = asm.outcome
     out.done = True
-    out.events = len(chunks) + 1
+    out.events = n + 1
     if out.problems:
         # Offsets are computed only when there is something to report.
         starts = [0]
         pos = 0
         while True:
-            pos = r.find(_SEP, pos)
+            pos = body.find(_SEP, pos, k + 2)
             if pos < 0:
                 break
             starts.append(pos + 2)
@@ -869,10 +952,36 @@ def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
             for p in out.problems
         ]
     tt = _times(reads)
-    if tt is not None and chunks:
-        out.t_first_ns = _time_at(tt, r.find(b"\n\n") + 2)
-        out.t_last_ns = _time_at(tt, len(r))
+    if tt is not None and n:
+        out.t_first_ns = _time_at(tt, body.find(b"\n\n") + 2)
+        out.t_last_ns = _time_at(tt, k + 2)
     return asm.finish()
+
+
+def _fast_text(asm: Assembler, head: bytes, array: bytes) -> int:
+    """Feed a ``text_completion`` stream to ``asm`` with the smaller text types.
+
+    ``head`` is the first payload, ``array`` all of them as a JSON array. Returns how
+    many chunks were fed; 0 when this is not such a stream, or some chunk needs the
+    general path (unknown keys, another ``object``, an error...), with ``asm`` untouched;
+    -1 when the array is not valid JSON.
+    """
+    if b"text_completion" not in head:
+        return 0
+    try:
+        first = CHUNK_DECODER.decode(head)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return 0
+    if first.object != "text_completion" or first.error:
+        return 0
+    try:
+        chunks = TEXT_CHUNKS_DECODER.decode(array)
+    except msgspec.ValidationError:
+        return 0
+    except msgspec.DecodeError:
+        return -1
+    asm._feed_text_fast(first, chunks)
+    return len(chunks)
 
 
 def _slow(body: bytes, reads: list[Read] | None) -> Completion:

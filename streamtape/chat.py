@@ -102,6 +102,47 @@ CHUNK_DECODER = msgspec.json.Decoder(Chunk)
 CHUNKS_DECODER = msgspec.json.Decoder(list[Chunk])
 """Decodes a JSON array of payloads in one call: the fast path for whole streams."""
 
+
+class TextChunkChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """One choice of a streamed ``text_completion`` chunk (fast path only)."""
+
+    index: int | None = None
+    text: str = ""
+    logprobs: JSONDict | None = None
+    finish_reason: str | None = None
+
+
+class TextChunk(
+    msgspec.Struct,
+    forbid_unknown_fields=True,
+    gc=False,
+    tag_field="object",
+    tag="text_completion",
+):
+    """A ``text_completion`` chunk in the shape of :class:`Chunk`, for the fast path.
+
+    Smaller than ``Chunk`` (no ``delta`` types), so a text stream decodes faster. The
+    field types are those of ``Chunk``, with refusals that send a stream back to the
+    general path: ``object`` must be ``"text_completion"`` when present (the tag),
+    ``choices`` and a choice's ``text`` must not be null, there is no ``error`` field.
+    An absent ``text`` reads as ``""``, which adds nothing, as null does in ``Chunk``.
+    An absent ``object`` is accepted here and reads as null in ``Chunk``; the caller
+    checks the first chunk with :data:`CHUNK_DECODER`, where that matters.
+    """
+
+    id: str | None = None
+    created: int | float | None = None
+    model: str | None = None
+    choices: list[TextChunkChoice] = msgspec.field(default_factory=list)
+    system_fingerprint: str | None = None
+    service_tier: str | UnsetType | None = UNSET
+    usage: JSONDict | None = None
+    obfuscation: str | None = None
+
+
+TEXT_CHUNKS_DECODER = msgspec.json.Decoder(list[TextChunk])
+"""Decodes a whole ``text_completion`` stream joined as a JSON array (fast path)."""
+
 _KNOWN: dict[type[msgspec.Struct], frozenset[str]] = {
     cls: frozenset(f for f in cls.__struct_fields__ if f != "extra")
     for cls in (Chunk, ChunkChoice, Delta, ToolCallDelta, FunctionDelta)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streamtape.assembly import Assembler, assemble
+from streamtape.assembly import Assembler, _slow, assemble
 from streamtape.chat import ChatCompletion, TextCompletion
 from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
 
@@ -654,6 +654,107 @@ def test_text_completion_non_stream_body() -> None:
     r = assemble(json.dumps(full).encode())
     assert isinstance(r, TextCompletion)
     assert r.to_dict() == {**full, "usage": None, "system_fingerprint": None}
+
+
+def _both_paths(body: bytes) -> TextCompletion:
+    """The whole-body result, checked equal to the event-by-event (slow) path's."""
+    fast, slow = assemble(body), _slow(body, None)
+    assert isinstance(fast, TextCompletion) and isinstance(slow, TextCompletion)
+    assert fast.to_dict() == slow.to_dict()
+    assert fast.outcome == slow.outcome
+    return fast
+
+
+def test_text_fast_path_plain_stream_equals_slow_path() -> None:
+    body = sse(
+        *(tchunk(0, w) for w in ["Hel", "lo", " ", "w\u00f6rld \U0001f642"]),
+        tchunk(0, "", "length", logprobs=None),
+        {**TEXT_TOP, "choices": [], "usage": {"total_tokens": 9}, "system_fingerprint": "fp"},
+    )
+    r = _both_paths(body)
+    assert r.choices[0].text == "Hello w\u00f6rld \U0001f642"
+    assert (r.choices[0].finish_reason, r.usage, r.system_fingerprint) == (
+        "length",
+        {"total_tokens": 9},
+        "fp",
+    )
+    assert r.outcome.ok and (r.outcome.events, r.outcome.chunks) == (7, 6)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"choices": [{"index": 0, "text": "x", "stop_reason": 5}]},  # unknown choice key
+        {"choices": [{"index": 0, "text": "x"}], "provider": "p"},  # unknown chunk key
+        {"choices": [{"index": 0, "text": None}]},  # null text
+        {"choices": None},  # null choices
+        {"choices": [{"index": 0, "text": "x"}], "object": None},  # null object
+        {"choices": [{"text": "x"}], "object": "chat.completion.chunk"},  # foreign object
+        {"error": {"message": "boom"}},  # mid-stream error
+        {"choices": [{"index": 0, "text": "x"}], "service_tier": "default"},
+        {"choices": [{"index": 2, "text": "x"}, {"text": "y", "finish_reason": "stop"}]},
+        {"choices": [{"index": 0}], "id": 5},  # not a chunk: invalid_chunk
+    ],
+)
+def test_text_fast_path_odd_chunks_equal_slow_path(odd: dict[str, Any]) -> None:
+    second = {k: v for k, v in TEXT_TOP.items() if k != "object"}  # object is optional
+    body = sse(
+        tchunk(0, "a"),
+        {**second, "choices": [{"index": 0, "text": "b"}]},
+        {**TEXT_TOP, **odd},
+        tchunk(0, "c", "stop"),
+    )
+    _both_paths(body)
+
+
+def test_text_unknown_keys_are_kept_on_the_fast_path() -> None:
+    body = sse(
+        {**tchunk(0, "a", stop_reason=None), "x_gateway": {"id": 1}},
+        tchunk(0, "b", "stop", stop_reason="\n", token_ids=[3]),
+    )
+    r = _both_paths(body)
+    d = r.to_dict()
+    assert d["x_gateway"] == {"id": 1}
+    assert (d["choices"][0]["stop_reason"], d["choices"][0]["token_ids"]) == ("\n", [3])
+
+
+def test_text_fast_path_first_chunk_without_object_is_chat() -> None:
+    first = {k: v for k, v in TEXT_TOP.items() if k != "object"}
+    body = sse({**first, "choices": [{"index": 0, "text": "a"}]}, tchunk(0, "b"))
+    fast, slow = assemble(body), _slow(body, None)
+    assert isinstance(fast, ChatCompletion) and fast.to_dict() == slow.to_dict()
+    assert fast.outcome == slow.outcome
+
+
+def test_text_fast_path_logprobs_and_interleaved_choices_equal_slow_path() -> None:
+    lp = {"tokens": ["a"], "token_logprobs": [-1.0], "top_logprobs": None, "text_offset": [0]}
+    body = sse(
+        tchunk(1, "X", logprobs=lp),
+        tchunk(0, "a", logprobs=None),
+        tchunk(0, "b", logprobs=lp),
+        tchunk(1, "Y", "length", logprobs=lp),
+        tchunk(0, "", "stop", logprobs=None),
+    )
+    r = _both_paths(body)
+    assert [c.text for c in r.choices] == ["ab", "XY"]
+    assert r.choices[1].logprobs is not None and r.choices[1].logprobs["tokens"] == ["a", "a"]
+
+
+@pytest.mark.parametrize(
+    "between",
+    [b"{}\n\n", b" {}\n\n", b"event: x\n", b": keepalive\n\n", b"data:{}\n\n", b"\n"],
+)
+def test_text_fast_path_other_lines_go_to_the_sse_parser(between: bytes) -> None:
+    body = sse(tchunk(0, "a"), between, tchunk(0, "b", "stop"))
+    _both_paths(body)
+
+
+def test_text_fast_path_timing_from_reads() -> None:
+    body = sse(tchunk(0, "a"), tchunk(0, "b", "stop"))
+    cut = body.index(b"\n\n") + 2
+    r = assemble([Read(t_ns=10, data=body[:cut]), Read(t_ns=20, data=body[cut:])])
+    assert (r.outcome.t_first_ns, r.outcome.t_last_ns) == (10, 20)
+    assert r.choices[0].text == "ab"  # type: ignore[union-attr]
 
 
 # ----------------------------------------------------------------------- API surface
