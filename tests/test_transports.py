@@ -481,3 +481,32 @@ def test_unmatched_request_reaches_the_sdk_user_as_is(upstream: UpstreamServer, 
         with pytest.raises(NoMatchError, match="/v1/models/gpt-4o") as info:
             client.models.retrieve("gpt-4o")
     assert 'recorded "/v1/models"' in str(info.value)
+
+
+def test_read_timeout_on_a_stalled_stream_is_recorded_and_replayed(
+    http_lib: types.ModuleType, upstream: UpstreamServer, tape: Path
+) -> None:
+    body = {"model": "gpt-4o-mini", "messages": HI, "stream": True}
+    headers = {"authorization": f"Bearer {FAKE_KEY}", FAULT_HEADER: "stall"}
+    got: list[bytes] = []
+    # The upstream stalls for ever after a few events, so the client's read timeout fires.
+    with http_lib.Client(transport=RecordingTransport(tape), timeout=0.5) as client:
+        with (
+            pytest.raises(http_lib.ReadTimeout),
+            client.stream(
+                "POST", upstream.base_url + "/chat/completions", json=body, headers=headers
+            ) as response,
+        ):
+            got.extend(response.iter_raw())
+    recorded = Cassette.open(tape).exchanges()[0]
+    assert recorded.outcome is Outcome.TIMEOUT and "Timeout" in (recorded.error or "")
+    assert got and recorded.body == b"".join(got)
+
+    replayed: list[bytes] = []
+    with http_lib.Client(transport=ReplayTransport(tape, "instant")) as client:
+        with (
+            pytest.raises(http_lib.ReadTimeout, match="replayed"),
+            client.stream("POST", "http://x.invalid/v1/chat/completions", json=body) as response,
+        ):
+            replayed.extend(response.iter_raw())
+    assert replayed == got
