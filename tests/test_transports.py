@@ -26,6 +26,7 @@ from streamtape import Exchange, Outcome, Read, RecordedRequest
 from streamtape.cassette import Cassette
 from streamtape.demo_upstream import FAULT_HEADER, GZIP_HEADER, UpstreamServer
 from streamtape.errors import NoMatchError, ReplayExhaustedError
+from streamtape.httpcompat import HTTP_LIBS
 from streamtape.transports import AsyncRecordingTransport, RecordingTransport, ReplayTransport
 
 FAKE_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -510,3 +511,14 @@ def test_read_timeout_on_a_stalled_stream_is_recorded_and_replayed(
         ):
             replayed.extend(response.iter_raw())
     assert replayed == got
+
+
+@pytest.mark.skipif(len(HTTP_LIBS) < 2, reason="needs both httpx and httpx2")
+def test_inner_transport_of_the_other_library(upstream: UpstreamServer, tape: Path) -> None:
+    outer, inner = HTTP_LIBS[1], HTTP_LIBS[0]
+    auth = {"authorization": f"Bearer {FAKE_KEY}"}
+    recorder = RecordingTransport(tape, transport=inner.HTTPTransport())
+    with outer.Client(transport=recorder, headers=auth) as client:
+        live = client.get(upstream.base_url + "/models")
+    assert isinstance(live, outer.Response) and live.json()["data"]
+    assert Cassette.open(tape).exchanges()[0].body == live.content
