@@ -306,6 +306,17 @@ class SSEParser:
             f"or pass a larger max_event_bytes if events really are this large"
         )
 
+    def _check_sizes(self, segs: list[bytes], start: int, *, counted: int, stride: int) -> None:
+        """Apply the size cap to events split out by a fast path.
+
+        Each event is ``stride`` framing bytes plus its data; ``counted`` of them lie
+        before the byte that ends it, which is what the cap measures.
+        """
+        for seg in segs:
+            if len(seg) + counted > self.max_event_bytes:
+                self._too_big(start)
+            start += len(seg) + stride
+
     def _fast(self, data: bytes, off: int, t: int | None, out: list[SSEEvent]) -> None:
         """LF-only bytes with the line machine clean: split on blank lines directly."""
         block = self._block
@@ -342,11 +353,7 @@ class SSEParser:
                 segs = None
         if segs is not None:
             if j > self.max_event_bytes:
-                q = o
-                for seg in segs:
-                    if len(seg) + 7 > self.max_event_bytes:
-                        self._too_big(q)
-                    q += len(seg) + 8
+                self._check_sizes(segs, o, counted=7, stride=8)
             last_id = self._last_id
             append = out.append
             if t0 != t:
@@ -417,11 +424,7 @@ class SSEParser:
         else:
             segs = data[6 : j - 4].split(b"\r\n\r\ndata: ")
         if j > self.max_event_bytes:
-            q = off
-            for seg in segs:
-                if len(seg) + 8 > self.max_event_bytes:
-                    self._too_big(q)
-                q += len(seg) + 10
+            self._check_sizes(segs, off, counted=8, stride=10)
         last_id = self._last_id
         append = out.append
         o = off
