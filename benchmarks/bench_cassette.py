@@ -18,8 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from streamtape.cassette import Cassette, write_cassette
-from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.core.cassette import Cassette, write_cassette
+from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
 
 STORY = (
     "the a lighthouse keeper watched storm waves break against rocks while gulls circled "

@@ -36,10 +36,10 @@ from typing import Any
 import httpx
 from _streams import chat_events
 
-from streamtape.cassette import Cassette
-from streamtape.demo_upstream import UpstreamServer
-from streamtape.exchange import Exchange
-from streamtape.transports import AsyncRecordingTransport, RecordingTransport
+from streamtape.core.cassette import Cassette
+from streamtape.core.exchange import Exchange
+from streamtape.simulator.app import UpstreamServer
+from streamtape.transport.transports import AsyncRecordingTransport, RecordingTransport
 
 URL = "https://api.example.test/v1/chat/completions"
 TARGET_US = 20.0

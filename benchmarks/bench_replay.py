@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import httpx
 from _streams import chat_events
 
-from streamtape.exchange import Exchange, Read, RecordedRequest
-from streamtape.transports import ReplayTransport
+from streamtape.core.exchange import Exchange, Read, RecordedRequest
+from streamtape.transport.transports import ReplayTransport
 
 URL = "https://api.example.test/v1/chat/completions"
 REQUEST_BODY = json.dumps(

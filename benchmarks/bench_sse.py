@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from streamtape.sse import SSEParser
+from streamtape.core.sse import SSEParser
 
 Runner = Callable[[list[bytes]], int]
 """Parses one stream given as its reads; returns the number of events."""

@@ -5,9 +5,12 @@ The public API lives here; everything else is an implementation detail that may 
 
 from __future__ import annotations
 
-from streamtape.assembly import Assembler, assemble
-from streamtape.cassette import Cassette, Entry, TailReport, write_cassette
-from streamtape.chat import ChatCompletion, Problem, StreamOutcome, TextCompletion
+from streamtape.core.cassette import Cassette, Entry, TailReport, write_cassette
+from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.core.match import Matcher
+from streamtape.core.pacing import Pacing
+from streamtape.core.redact import Redactor
+from streamtape.core.sse import SSEEvent, SSEParser, parse_sse
 from streamtape.errors import (
     AssemblyError,
     CassetteCorruptError,
@@ -20,12 +23,14 @@ from streamtape.errors import (
     SSEError,
     StreamtapeError,
 )
-from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
-from streamtape.match import Matcher
-from streamtape.pacing import Pacing
-from streamtape.redact import Redactor
-from streamtape.sse import SSEEvent, SSEParser, parse_sse
-from streamtape.transports import AsyncRecordingTransport, RecordingTransport, ReplayTransport
+from streamtape.formats.base import Problem, StreamOutcome
+from streamtape.formats.openai_chat.assembler import Assembler, assemble
+from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
+from streamtape.transport.transports import (
+    AsyncRecordingTransport,
+    RecordingTransport,
+    ReplayTransport,
+)
 
 __version__ = "0.1.0"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import sys
 
-from streamtape.cassette import Cassette
-from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.core.cassette import Cassette
+from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
 
 
 def make_exchange(i: int, body_bytes: int) -> Exchange:

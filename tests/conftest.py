@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamtape.demo_upstream import UpstreamServer
-from streamtape.httpcompat import HTTP_LIBS
+from streamtape.simulator.app import UpstreamServer
+from streamtape.transport.httpcompat import HTTP_LIBS
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -29,5 +29,5 @@ def http_lib(request: pytest.FixtureRequest) -> types.ModuleType:
 
 
 @pytest.fixture
-def tape(tmp_path: Path) -> Path:
+def tape_path(tmp_path: Path) -> Path:
     return tmp_path / "t.tape"

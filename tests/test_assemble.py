@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from streamtape.assembly import Assembler, _slow, assemble
-from streamtape.chat import ChatCompletion, TextCompletion
-from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.formats.openai_chat.assembler import Assembler, _slow, assemble
+from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
 
 TOP = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "m"}
 

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies_chat import chat_streams, split_reads, sse_bodies
 
-from streamtape.assembly import Assembler, assemble
-from streamtape.exchange import Exchange, Read, RecordedRequest
-from streamtape.sse import parse_sse
+from streamtape.core.exchange import Exchange, Read, RecordedRequest
+from streamtape.core.sse import parse_sse
+from streamtape.formats.openai_chat.assembler import Assembler, assemble
 
 openai_streaming = pytest.importorskip("openai.lib.streaming.chat._completions")
 from openai._models import construct_type  # noqa: E402

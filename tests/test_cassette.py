@@ -20,20 +20,20 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamtape.cassette import (
+from streamtape.core.cassette import (
     FORMAT_VERSION,
     RECORD_MAGIC,
     Cassette,
     Entry,
     write_cassette,
 )
+from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
 from streamtape.errors import (
     CassetteCorruptError,
     CassetteError,
     CassetteVersionError,
     NotACassetteError,
 )
-from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from _cassette_writer_proc import make_exchange
@@ -480,7 +480,7 @@ def test_a_short_write_leaves_no_partial_record(tmp_path: pathlib.Path) -> None:
         "import resource, signal, sys\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "from _cassette_writer_proc import make_exchange\n"
-        "from streamtape.cassette import Cassette\n"
+        "from streamtape.core.cassette import Cassette\n"
         "from streamtape.errors import CassetteError\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
@@ -598,3 +598,16 @@ def test_iteration_is_lazy_and_repeatable(tmp_path: pathlib.Path) -> None:
     assert next(it) == small_exchange(1)
     cassette.close()
     assert isinstance(next(iter(cassette.entries())), Entry)
+
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def test_a_v1_file_written_by_0_1_0_reads_identically() -> None:
+    """Format v1 is frozen: a file written before any later change reads the same forever."""
+    import msgspec
+
+    expected = msgspec.json.decode((FIXTURES / "v1-written-by-0.1.0.json").read_bytes())
+    tape = Cassette.open(FIXTURES / "v1-written-by-0.1.0.tape")
+    assert [msgspec.to_builtins(e) for e in tape.entries()] == expected["entries"]
+    assert [msgspec.to_builtins(x) for x in tape.exchanges()] == expected["exchanges"]

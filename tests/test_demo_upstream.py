@@ -22,7 +22,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from streamtape.demo_upstream import FAULT_HEADER, DemoUpstream, UpstreamServer
+from streamtape.simulator.app import FAULT_HEADER, DemoUpstream, UpstreamServer
 
 KEY = "sk-test-demo-upstream-0000"
 AUTH = {"authorization": f"Bearer {KEY}"}

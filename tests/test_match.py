@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streamtape.core.exchange import Exchange, Headers, Read, RecordedRequest
+from streamtape.core.match import Difference, MatchConfigError, Matcher
 from streamtape.errors import NoMatchError, ReplayExhaustedError
-from streamtape.exchange import Exchange, Headers, Read, RecordedRequest
-from streamtape.match import Difference, MatchConfigError, Matcher
 
 JSON_CT: Headers = [("content-type", "application/json")]
 URL = "https://api.openai.com/v1/chat/completions"

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamtape.errors import StreamtapeError
-from streamtape.exchange import Exchange, Read, RecordedRequest
-from streamtape.pacing import (
+from streamtape.core.exchange import Exchange, Read, RecordedRequest
+from streamtape.core.pacing import (
     LatenessStats,
     Pacer,
     Pacing,
@@ -21,6 +20,7 @@ from streamtape.pacing import (
     schedule,
     sleep_until,
 )
+from streamtape.errors import StreamtapeError
 
 MS = 1_000_000
 

@@ -9,9 +9,8 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
-from streamtape.errors import SecretLeakError, StreamtapeError
-from streamtape.exchange import Exchange, Headers, Read, RecordedRequest
-from streamtape.redact import (
+from streamtape.core.exchange import Exchange, Headers, Read, RecordedRequest
+from streamtape.core.redact import (
     DEFAULT_HEADERS,
     PLACEHOLDER,
     Finding,
@@ -21,6 +20,7 @@ from streamtape.redact import (
     is_sensitive_header,
     scan_text,
 )
+from streamtape.errors import SecretLeakError, StreamtapeError
 
 OPENAI_KEY = "sk-proj-" + "A1b2C3d4" * 6
 GOOGLE_KEY = "AIza" + "S" * 35

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamtape.core.exchange import Read
+from streamtape.core.sse import SSEEvent, SSEParser, parse_sse
 from streamtape.errors import SSEError, StreamtapeError
-from streamtape.exchange import Read
-from streamtape.sse import SSEEvent, SSEParser, parse_sse
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

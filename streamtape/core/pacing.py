@@ -18,8 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from streamtape.core.exchange import Exchange
 from streamtape.errors import StreamtapeError
-from streamtape.exchange import Exchange
 
 Clock = Callable[[], int]
 """A monotonic clock in nanoseconds, like ``time.perf_counter_ns``."""

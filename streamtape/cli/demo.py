@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from streamtape.assembly import assemble
-from streamtape.cassette import Cassette
-from streamtape.demo_upstream import UpstreamServer
-from streamtape.exchange import Exchange
-from streamtape.transports import RecordingTransport, ReplayTransport
+from streamtape.core.cassette import Cassette
+from streamtape.core.exchange import Exchange
+from streamtape.formats.openai_chat.assembler import assemble
+from streamtape.simulator.app import UpstreamServer
+from streamtape.transport.transports import RecordingTransport, ReplayTransport
 
 DEMO_KEY = "sk-demo-0000000000000000000000000000"
 """A fake key: the demo shows that even this never reaches the cassette."""

@@ -78,13 +78,13 @@ from typing import BinaryIO, Final
 import msgspec
 import zstandard
 
+from streamtape.core.exchange import Exchange, Headers, Outcome, Read, RecordedRequest
 from streamtape.errors import (
     CassetteCorruptError,
     CassetteError,
     CassetteVersionError,
     NotACassetteError,
 )
-from streamtape.exchange import Exchange, Headers, Outcome, Read, RecordedRequest
 
 try:  # POSIX only: advisory locks keep concurrent processes from interleaving a repair.
     import fcntl as _fcntl

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from streamtape.exchange import Headers
+from streamtape.core.exchange import Headers
 
 httpx2: types.ModuleType | None
 try:  # httpx2 needs Python >= 3.11; it is optional.

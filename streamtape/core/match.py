@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
+from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
 from streamtape.errors import NoMatchError, ReplayExhaustedError, StreamtapeError
-from streamtape.exchange import Exchange, Headers, RecordedRequest, first_header
 
 MATCH_PARTS = ("method", "host", "path", "query", "body")
 """Everything a key can be made of."""

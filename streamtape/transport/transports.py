@@ -19,9 +19,12 @@ from typing import Any
 
 import httpx
 
-from streamtape.cassette import Cassette
-from streamtape.exchange import Exchange, Outcome, Read, RecordedRequest, first_header
-from streamtape.httpcompat import (
+from streamtape.core.cassette import Cassette
+from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest, first_header
+from streamtape.core.match import Matcher
+from streamtape.core.pacing import Pacing, asleep_until, schedule, sleep_until
+from streamtape.core.redact import Redactor
+from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
     SyncStreamBase,
@@ -32,9 +35,6 @@ from streamtape.httpcompat import (
     raw_headers,
     timeout_errors,
 )
-from streamtape.match import Matcher
-from streamtape.pacing import Pacing, asleep_until, schedule, sleep_until
-from streamtape.redact import Redactor
 
 Clock = Callable[[], int]
 CassetteLike = Cassette | str | os.PathLike[str]

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 import click
 
 from streamtape import __version__
-from streamtape.cassette import Cassette
+from streamtape.core.cassette import Cassette
+from streamtape.core.exchange import Exchange
 from streamtape.errors import StreamtapeError
-from streamtape.exchange import Exchange
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,7 +75,7 @@ def main() -> None:
 @_friendly
 def demo(out: str, speed: float) -> None:
     """Record a simulated OpenAI-compatible upstream, replay it, and summarise both."""
-    from streamtape.demo import run_demo
+    from streamtape.cli.demo import run_demo
 
     run_demo(Path(out), speed=speed, echo=click.echo)
 
@@ -153,7 +153,7 @@ def cat(cassette: str, index: int) -> None:
 @_friendly
 def decode(cassette: str, index: int) -> None:
     """Reassemble exchange INDEX into a full completion object and print it as JSON."""
-    from streamtape.assembly import assemble
+    from streamtape.formats.openai_chat.assembler import assemble
 
     exchange = _pick(_existing(cassette), index)
     completion = assemble(exchange)

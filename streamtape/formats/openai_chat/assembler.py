@@ -27,30 +27,31 @@ from typing import Any, Union
 import msgspec
 from msgspec import UNSET
 
-from streamtape.chat import (
-    CHUNK_DECODER,
-    CHUNKS_DECODER,
-    TEXT_CHUNKS_DECODER,
+from streamtape.core.exchange import Exchange, Read
+from streamtape.core.exchange import Outcome as ExchangeOutcome
+from streamtape.errors import SSEError
+from streamtape.formats.base import Problem, StreamOutcome
+from streamtape.formats.openai_chat.results import (
     ChatChoice,
     ChatCompletion,
     ChatMessage,
-    Chunk,
-    Delta,
     FunctionCall,
-    JSONDict,
-    Problem,
-    StreamOutcome,
     TextChoice,
-    TextChunk,
-    TextChunkChoice,
     TextCompletion,
     ToolCall,
     completion_from_dict,
+)
+from streamtape.formats.openai_chat.wire import (
+    CHUNK_DECODER,
+    CHUNKS_DECODER,
+    TEXT_CHUNKS_DECODER,
+    Chunk,
+    Delta,
+    JSONDict,
+    TextChunk,
+    TextChunkChoice,
     decode_chunk_lenient,
 )
-from streamtape.errors import SSEError
-from streamtape.exchange import Exchange, Read
-from streamtape.exchange import Outcome as ExchangeOutcome
 
 __all__ = ["Assembler", "Completion", "assemble"]
 
@@ -986,7 +987,7 @@ def _fast_text(asm: Assembler, head: bytes, array: bytes) -> int:
 
 def _slow(body: bytes, reads: list[Read] | None) -> Completion:
     """Event by event through the SSE parser: exact offsets, timing, every fault."""
-    from streamtape.sse import SSEParser
+    from streamtape.core.sse import SSEParser
 
     parser = SSEParser()
     events = []

@@ -35,8 +35,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from .errors import SSEError
-from .exchange import Read
+from streamtape.core.exchange import Read
+from streamtape.errors import SSEError
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEEvent", "SSEParser", "parse_sse"]
 

@@ -19,8 +19,8 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
+from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
 from streamtape.errors import SecretLeakError, StreamtapeError
-from streamtape.exchange import Exchange, Headers, RecordedRequest, first_header
 
 PLACEHOLDER = "<redacted>"
 

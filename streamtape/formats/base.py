@@ -1,0 +1,63 @@
+"""Format-neutral pieces every assembler shares: what went wrong (`Problem`) and how a stream ended.
+
+Chat, text completions, the Responses API and Anthropic Messages all report their
+faults the same way, so diff, stats and reports read one shape whatever the format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """Something that went wrong or was unusual in a stream, and where.
+
+    ``kind`` is one of: ``error_event`` (the server sent ``{"error": ...}``),
+    ``invalid_json``, ``invalid_chunk`` (JSON, but not a chunk), ``json_fallback``
+    (msgspec refused the JSON, Python's ``json`` read it: NaN, -Infinity, lone
+    surrogates), ``missing_done``, ``truncated_tail`` (the last event had no blank line
+    after it), ``after_done`` (events after ``[DONE]``), ``skipped_chunk`` (an ``object``
+    that is not a chunk of this stream, e.g. Azure's filter placeholder),
+    ``transport`` (the recorded exchange ended in an error), ``empty`` (no chunk at all).
+    """
+
+    kind: str
+    message: str
+    event_index: int | None = None
+    """0-based index of the SSE event (counting every dispatched event with data)."""
+    offset: int | None = None
+    """Byte offset of the event's first byte in the response body."""
+    t_ns: int | None = None
+    """Arrival time of the event, when the reads were timed."""
+
+
+class StreamOutcome(msgspec.Struct, kw_only=True):
+    """How the stream ended; not part of the OpenAI-shaped output.
+
+    ``ok`` is true when ``[DONE]`` (or a whole non-stream body) arrived and no
+    ``error_event``, ``invalid_json``, ``invalid_chunk``, ``truncated_tail`` or
+    ``transport`` problem was seen.
+    """
+
+    done: bool = False
+    """``data: [DONE]`` was seen (or the body was a complete non-stream JSON object)."""
+    error: Any = None
+    """The ``error`` value of the first mid-stream error event, if any."""
+    problems: list[Problem] = msgspec.field(default_factory=list)
+    events: int = 0
+    """SSE events with data (``[DONE]`` included)."""
+    chunks: int = 0
+    """Chunks that were assembled."""
+    streamed: bool = True
+    """False when the body was a single (non-stream) JSON object."""
+    t_first_ns: int | None = None
+    """Arrival time of the first chunk, when reads were timed."""
+    t_last_ns: int | None = None
+    """Arrival time of the last chunk, when reads were timed."""
+
+    @property
+    def ok(self) -> bool:
+        bad = {"error_event", "invalid_json", "invalid_chunk", "truncated_tail", "transport"}
+        return self.done and self.error is None and not any(p.kind in bad for p in self.problems)

@@ -1,0 +1,1 @@
+"""OpenAI ``chat.completion.chunk`` and ``text_completion`` streams: wire, results, assembler."""

@@ -1,0 +1,1 @@
+"""A simulated OpenAI-compatible upstream for the demo and the tests, served on loopback."""
