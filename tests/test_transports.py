@@ -129,7 +129,9 @@ def test_async_openai_stream_records_and_replays(
         return "".join(out)
 
     live = asyncio.run(
-        collect(async_openai_client(http_lib, AsyncRecordingTransport(tape_path), upstream.base_url))
+        collect(
+            async_openai_client(http_lib, AsyncRecordingTransport(tape_path), upstream.base_url)
+        )
     )
     replay = ReplayTransport(tape_path, "original")
     again = asyncio.run(collect(async_openai_client(http_lib, replay, "http://x.invalid/v1")))
@@ -236,7 +238,9 @@ def test_non_2xx_and_gzip_are_byte_exact(upstream: UpstreamServer, tape_path: Pa
     assert gz.response_header("content-encoding") == "gzip"
     assert gz.body[:2] == b"\x1f\x8b" and json.loads(gzip.decompress(gz.body)) == live.json()
 
-    with openai_client(httpx, ReplayTransport(tape_path, "instant"), "http://x.invalid/v1") as client:
+    with openai_client(
+        httpx, ReplayTransport(tape_path, "instant"), "http://x.invalid/v1"
+    ) as client:
         with pytest.raises(openai.InternalServerError):
             client.chat.completions.create(model="gpt-4o", messages=HI)
     with httpx.Client(transport=ReplayTransport(tape_path, "instant")) as client:
@@ -430,7 +434,9 @@ def fast_upstream() -> Iterator[UpstreamServer]:
         yield server
 
 
-def test_50_threads_record_into_one_cassette(fast_upstream: UpstreamServer, tape_path: Path) -> None:
+def test_50_threads_record_into_one_cassette(
+    fast_upstream: UpstreamServer, tape_path: Path
+) -> None:
     results: dict[int, str] = {}
     with openai_client(httpx, RecordingTransport(tape_path), fast_upstream.base_url) as shared:
 
@@ -479,10 +485,14 @@ def test_200_tasks_stream_into_one_cassette(fast_upstream: UpstreamServer, tape_
     assert sorted(texts) != [] and all(texts)
 
 
-def test_unmatched_request_reaches_the_sdk_user_as_is(upstream: UpstreamServer, tape_path: Path) -> None:
+def test_unmatched_request_reaches_the_sdk_user_as_is(
+    upstream: UpstreamServer, tape_path: Path
+) -> None:
     with openai_client(httpx, RecordingTransport(tape_path), upstream.base_url) as client:
         client.models.list()
-    with openai_client(httpx, ReplayTransport(tape_path, "instant"), "http://x.invalid/v1") as client:
+    with openai_client(
+        httpx, ReplayTransport(tape_path, "instant"), "http://x.invalid/v1"
+    ) as client:
         with pytest.raises(NoMatchError, match="/v1/models/gpt-4o") as info:
             client.models.retrieve("gpt-4o")
     assert 'recorded "/v1/models"' in str(info.value)
