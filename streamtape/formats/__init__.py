@@ -3,5 +3,11 @@
 from __future__ import annotations
 
 from streamtape.formats.openai_chat.assembler import Assembler, Completion, assemble
+from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
+from streamtape.formats.openai_chat.summarize import summarize_chat, summarize_text
+from streamtape.formats.summary import Summary, register_summarizer, summarize
 
-__all__ = ["Assembler", "Completion", "assemble"]
+register_summarizer(ChatCompletion, summarize_chat)
+register_summarizer(TextCompletion, summarize_text)
+
+__all__ = ["Assembler", "Completion", "Summary", "assemble", "summarize"]
