@@ -39,7 +39,7 @@ from _streams import chat_events
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
 from streamtape.simulator.app import UpstreamServer
-from streamtape.transport.transports import AsyncRecordingTransport, RecordingTransport
+from streamtape.transport import AsyncRecordingTransport, RecordingTransport
 
 URL = "https://api.example.test/v1/chat/completions"
 TARGET_US = 20.0

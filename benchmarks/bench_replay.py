@@ -35,7 +35,7 @@ import httpx
 from _streams import chat_events
 
 from streamtape.core.exchange import Exchange, Read, RecordedRequest
-from streamtape.transport.transports import ReplayTransport
+from streamtape.transport import ReplayTransport
 
 URL = "https://api.example.test/v1/chat/completions"
 REQUEST_BODY = json.dumps(

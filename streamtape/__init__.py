@@ -26,7 +26,7 @@ from streamtape.errors import (
 from streamtape.formats.base import Problem, StreamOutcome
 from streamtape.formats.openai_chat.assembler import Assembler, assemble
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
-from streamtape.transport.transports import (
+from streamtape.transport import (
     AsyncRecordingTransport,
     RecordingTransport,
     ReplayTransport,

@@ -26,12 +26,12 @@ from streamtape import Exchange, Outcome, Read, RecordedRequest
 from streamtape.core.cassette import Cassette
 from streamtape.errors import NoMatchError, ReplayExhaustedError
 from streamtape.simulator.app import FAULT_HEADER, GZIP_HEADER, UpstreamServer
-from streamtape.transport.httpcompat import HTTP_LIBS
-from streamtape.transport.transports import (
+from streamtape.transport import (
     AsyncRecordingTransport,
     RecordingTransport,
     ReplayTransport,
 )
+from streamtape.transport.httpcompat import HTTP_LIBS
 
 FAKE_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
 

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 
+from streamtape.cli._common import friendly
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
 from streamtape.formats.openai_chat.assembler import assemble
 from streamtape.simulator.app import UpstreamServer
-from streamtape.transport.transports import RecordingTransport, ReplayTransport
+from streamtape.transport import RecordingTransport, ReplayTransport
 
 DEMO_KEY = "sk-demo-0000000000000000000000000000"
 """A fake key: the demo shows that even this never reaches the cassette."""
@@ -226,3 +228,25 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
         f"next:     streamtape ls {out}   |   streamtape decode {out} 0   |   "
         f"streamtape show {out} 1"
     )
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="streamtape-demo.tape",
+    show_default=True,
+    help="Where to write the cassette (overwritten).",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Speed of the simulated upstream (2 = twice as fast).",
+)
+@friendly
+def demo(out: str, speed: float) -> None:
+    """Record a simulated OpenAI-compatible upstream, replay it, and summarise both."""
+    run_demo(Path(out), speed=speed, echo=click.echo)

@@ -27,17 +27,15 @@ import logging
 import math
 import random
 import re
-import socket
 import struct
 import threading
 import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
+from streamtape.simulator.runner import LoopbackServer
 
 __all__ = [
     "FAULTS",
@@ -534,7 +532,7 @@ class DemoUpstream:
                 event = self._interrupts[loop] = asyncio.Event()
             return event
 
-    def _interrupt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+    def interrupt_streams(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make every stream served on `loop` stop at once (server shutdown)."""
         with self._interrupts_lock:
             event = self._interrupts.pop(loop, None)
@@ -1284,27 +1282,7 @@ def _wav_duration(data: bytes) -> float:
     return round(len(data) / 16_000, 3)
 
 
-# ---------------------------------------------------------------------------------------------
-# running it on loopback
-
-
-class _ReadyServer(uvicorn.Server):
-    """A uvicorn server that reports when it listens, so callers never sleep blindly."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self.loop = asyncio.get_running_loop()
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self.ready.set()
-
-
-class UpstreamServer:
+class UpstreamServer(LoopbackServer):
     """Serve a `DemoUpstream` on a free loopback port in a background thread.
 
     Use as a context manager; `base_url` is what an OpenAI client takes. Exiting stops
@@ -1320,91 +1298,12 @@ class UpstreamServer:
         port: int = 0,
         startup_timeout: float = 10.0,
     ) -> None:
-        self.app = app if app is not None else DemoUpstream(speed=speed)
-        self.host = host
-        self.port = port
-        self.startup_timeout = startup_timeout
-        self._server: _ReadyServer | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        """Root URL, e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """OpenAI-style base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
-        return self.url + "/v1"
-
-    def start(self) -> UpstreamServer:
-        """Bind, start serving, and return once the server accepts connections."""
-        if self._thread is not None:
-            raise RuntimeError("UpstreamServer is already running")
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY when the socket says TCP,
-        # and without it every small event waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        self.app: DemoUpstream = app if app is not None else DemoUpstream(speed=speed)
+        super().__init__(
             self.app,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            interface="asgi3",
+            host=host,
+            port=port,
+            startup_timeout=startup_timeout,
+            on_stop=self.app.interrupt_streams,
+            name="streamtape-upstream",
         )
-        server = _ReadyServer(config)
-        self._server = server
-
-        def run() -> None:
-            try:
-                server.run(sockets=[sock])
-            except BaseException as exc:  # reported to the thread that waits for startup
-                self._error = exc
-            finally:
-                sock.close()
-                server.ready.set()
-
-        self._thread = threading.Thread(
-            target=run, name=f"streamtape-upstream-{self.port}", daemon=True
-        )
-        self._thread.start()
-        if not server.ready.wait(self.startup_timeout) or not server.started:
-            self.stop()
-            raise RuntimeError(
-                f"demo upstream did not start on {self.url}: {self._error or 'timed out'}"
-            )
-        return self
-
-    def stop(self) -> None:
-        """End open streams, stop the server and join its thread."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        if server.loop is not None:
-            self.app._interrupt_loop(server.loop)
-        server.should_exit = True
-        thread.join(timeout=5.0)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(timeout=5.0)
-
-    def __enter__(self) -> UpstreamServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

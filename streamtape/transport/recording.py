@@ -1,16 +1,13 @@
-"""httpx/httpx2 transports that record exchanges into a cassette and replay them.
+"""httpx/httpx2 transports that record exchanges into a cassette.
 
 Recording tees every network read to the caller at once (no buffering) and keeps
 ``(t_ns, bytes)``; the exchange is redacted in memory and written when the body
-ends, however it ends. Replay matches the request to a recording and releases each
-read at its absolute deadline on one monotonic clock. The sync and async variants
-are thin loops over the same small cores (``_Recording`` and ``_Replay``).
+ends, however it ends. The sync and async variants are thin loops over one core
+(``Recording``), which the recording proxy drives too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import threading
 import time
 import types
@@ -19,11 +16,9 @@ from typing import Any
 
 import httpx
 
-from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest, first_header
-from streamtape.core.match import Matcher
-from streamtape.core.pacing import Pacing, asleep_until, schedule, sleep_until
 from streamtape.core.redact import Redactor
+from streamtape.transport._common import CassetteLike, Clock, as_cassette
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
@@ -35,14 +30,6 @@ from streamtape.transport.httpcompat import (
     raw_headers,
     timeout_errors,
 )
-
-Clock = Callable[[], int]
-CassetteLike = Cassette | str | os.PathLike[str]
-
-
-def _as_cassette(cassette: CassetteLike) -> Cassette:
-    return cassette if isinstance(cassette, Cassette) else Cassette.open(cassette)
-
 
 # --------------------------------------------------------------------------- record
 
@@ -190,7 +177,7 @@ class _RecorderBase:
     def __init__(
         self, cassette: CassetteLike, transport: Any, redact: object, clock: Clock
     ) -> None:
-        self.cassette = _as_cassette(cassette)
+        self.cassette = as_cassette(cassette)
         self.redactor = Redactor.coerce(redact)
         self._inner = transport
         self._defaults: dict[types.ModuleType, Any] = {}
@@ -301,128 +288,3 @@ class AsyncRecordingTransport(_RecorderBase, AsyncTransportBase):
     async def aclose(self) -> None:
         for transport in self._closables():
             await transport.aclose()
-
-
-# --------------------------------------------------------------------------- replay
-
-
-class _Replay:
-    """One replayed exchange: its absolute deadlines and how its body must end."""
-
-    def __init__(self, exchange: Exchange, pacing: Pacing, t0: int, request: Any) -> None:
-        self.exchange = exchange
-        self.request = request
-        self.lib = library_of(request)
-        deadlines = schedule(exchange, pacing)
-        self.headers_at = t0 + deadlines[0]
-        self.read_at = [t0 + d for d in deadlines[1:]]
-
-    def failure(self) -> Exception | None:
-        """The error the upstream gave when recorded, rebuilt in the caller's library."""
-        exchange = self.exchange
-        if exchange.outcome is Outcome.TIMEOUT:
-            cls = self.lib.ReadTimeout if exchange.status else self.lib.ConnectTimeout
-        elif exchange.outcome is Outcome.UPSTREAM_ERROR:
-            cls = self.lib.RemoteProtocolError if exchange.status else self.lib.ConnectError
-        else:
-            return None
-        message = f"{exchange.error or 'upstream failed'} (replayed from the cassette)"
-        error: Exception = cls(message, request=self.request)
-        return error
-
-    def response(self, stream: object) -> Any:
-        exchange = self.exchange
-        if exchange.status == 0:
-            raise self.failure() or self.lib.ConnectError(
-                "no response was recorded", request=self.request
-            )
-        return make_response(
-            self.lib, exchange.status, exchange.response_headers, stream, exchange.http_version
-        )
-
-
-class _ReplayStream(SyncStreamBase):
-    def __init__(self, replay: _Replay, clock: Clock) -> None:
-        self._replay = replay
-        self._clock = clock
-
-    def __iter__(self) -> Iterator[bytes]:
-        replay = self._replay
-        for read, deadline in zip(replay.exchange.reads, replay.read_at, strict=True):
-            sleep_until(deadline, clock=self._clock)
-            yield read.data
-        error = replay.failure()
-        if error is not None:
-            raise error
-
-
-class _AsyncReplayStream(AsyncStreamBase):
-    def __init__(self, replay: _Replay, clock: Clock) -> None:
-        self._replay = replay
-        self._clock = clock
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        replay = self._replay
-        for read, deadline in zip(replay.exchange.reads, replay.read_at, strict=True):
-            await asleep_until(deadline, clock=self._clock)
-            yield read.data
-        error = replay.failure()
-        if error is not None:
-            raise error
-
-
-class ReplayTransport(SyncTransportBase, AsyncTransportBase):
-    """Answers requests from a cassette, with no network, at the recorded pacing.
-
-    Works in sync and async clients of httpx and httpx2 alike. ``pacing`` is
-    ``"original"``, ``"instant"`` or a speed factor (``2.0`` = twice as fast);
-    ``max_gap`` caps any single recorded gap (seconds). Matching options
-    (``ignore_fields``, ``ignore_query``, ``match_on``, ``allow_playback_repeats``)
-    go to :class:`streamtape.match.Matcher`. Sent requests are redacted as the
-    recorder would (``redact``) before matching, so secrets never need to match.
-    """
-
-    def __init__(
-        self,
-        cassette: CassetteLike | Iterable[Exchange],
-        pacing: str | float | Pacing = "original",
-        *,
-        max_gap: float | None = None,
-        redact: object = None,
-        clock: Clock = time.perf_counter_ns,
-        **match_options: Any,
-    ) -> None:
-        if isinstance(cassette, (Cassette, str, os.PathLike)):
-            exchanges: Iterable[Exchange] = _as_cassette(cassette).exchanges()
-        else:
-            exchanges = cassette
-        self.pacing = Pacing.parse(pacing)
-        if max_gap is not None:
-            self.pacing = dataclasses.replace(self.pacing, max_gap_s=max_gap)
-        self.matcher = Matcher(exchanges, **match_options)
-        self.redactor = Redactor.coerce(redact)
-        self._clock = clock
-
-    def _begin(self, request: Any, body: bytes, t0: int) -> _Replay:
-        sent, _ = self.redactor.redact_request(
-            RecordedRequest(
-                method=request.method,
-                url=str(request.url),
-                headers=raw_headers(request.headers),
-                body=body,
-            )
-        )
-        exchange = self.matcher.match(sent.method, sent.url, sent.headers, sent.body)
-        return _Replay(exchange, self.pacing, t0, request)
-
-    def handle_request(self, request: httpx.Request) -> Any:
-        t0 = self._clock()
-        replay = self._begin(request, request.read(), t0)
-        sleep_until(replay.headers_at, clock=self._clock)
-        return replay.response(_ReplayStream(replay, self._clock))
-
-    async def handle_async_request(self, request: httpx.Request) -> Any:
-        t0 = self._clock()
-        replay = self._begin(request, await request.aread(), t0)
-        await asleep_until(replay.headers_at, clock=self._clock)
-        return replay.response(_AsyncReplayStream(replay, self._clock))
