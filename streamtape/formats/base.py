@@ -6,9 +6,19 @@ faults the same way, so diff, stats and reports read one shape whatever the form
 
 from __future__ import annotations
 
-from typing import Any
+import bisect
+from collections.abc import Iterable
+from typing import Any, Union
 
 import msgspec
+
+from streamtape.core.exchange import Exchange, Read
+from streamtape.core.exchange import Outcome as ExchangeOutcome
+
+Source = Union[bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
+"""What every ``assemble`` takes: body bytes, an iterable of reads (timed or not), an Exchange."""
+ReadTimes = tuple[list[int], list[int]]
+"""(end offset of each read, its arrival time): maps a byte offset to when it arrived."""
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,3 +71,51 @@ class StreamOutcome(msgspec.Struct, kw_only=True):
     def ok(self) -> bool:
         bad = {"error_event", "invalid_json", "invalid_chunk", "truncated_tail", "transport"}
         return self.done and self.error is None and not any(p.kind in bad for p in self.problems)
+
+
+def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange | None]:
+    """The body bytes, the timed reads (when known) and the exchange (when given) of a source."""
+    if isinstance(source, Exchange):
+        return source.body, source.reads, source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), None, None
+    items = list(source)
+    if items and isinstance(items[0], Read):
+        timed = [r for r in items if isinstance(r, Read)]
+        return b"".join(r.data for r in timed), timed, None
+    return b"".join(r for r in items if isinstance(r, (bytes, bytearray))), None, None
+
+
+def note_transport(outcome: StreamOutcome, exchange: Exchange) -> None:
+    """Add a ``transport`` problem when the recorded exchange did not end complete."""
+    if exchange.outcome is ExchangeOutcome.COMPLETE:
+        return
+    detail = f": {exchange.error}" if exchange.error else ""
+    outcome.problems.append(
+        Problem(
+            kind="transport",
+            message=f"the recorded exchange ended with {exchange.outcome.value}{detail}",
+            offset=len(exchange.body),
+            t_ns=exchange.end_ns or None,
+        )
+    )
+
+
+def read_times(reads: list[Read] | None) -> ReadTimes | None:
+    """Index the reads by end offset, for `time_at`."""
+    if not reads:
+        return None
+    ends: list[int] = []
+    pos = 0
+    for r in reads:
+        pos += len(r.data)
+        ends.append(pos)
+    return ends, [r.t_ns for r in reads]
+
+
+def time_at(times: ReadTimes | None, offset: int) -> int | None:
+    """Arrival time of the read holding byte ``offset - 1`` (the end of an event)."""
+    if times is None:
+        return None
+    i = bisect.bisect_left(times[0], offset)
+    return times[1][min(i, len(times[1]) - 1)]

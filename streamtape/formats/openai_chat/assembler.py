@@ -18,19 +18,24 @@ parser and per-chunk decoding, which give exact offsets.
 
 from __future__ import annotations
 
-import bisect
 import io
-from collections.abc import Iterable
 from itertools import repeat
 from typing import Any, Union
 
 import msgspec
 from msgspec import UNSET
 
-from streamtape.core.exchange import Exchange, Read
-from streamtape.core.exchange import Outcome as ExchangeOutcome
+from streamtape.core.exchange import Read
 from streamtape.errors import SSEError
-from streamtape.formats.base import Problem, StreamOutcome
+from streamtape.formats.base import (
+    Problem,
+    Source,
+    StreamOutcome,
+    body_and_reads,
+    note_transport,
+    read_times,
+    time_at,
+)
 from streamtape.formats.openai_chat.results import (
     ChatChoice,
     ChatCompletion,
@@ -792,8 +797,6 @@ class Assembler:
 
 # --------------------------------------------------------------------- whole bodies
 
-Source = Union[bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
-
 
 def assemble(source: Source) -> Completion:
     """Assemble a whole response: SSE body bytes, an iterable of reads, or an Exchange.
@@ -801,29 +804,10 @@ def assemble(source: Source) -> Completion:
     A body that is one JSON object (a non-stream reply, or an error body) is decoded as
     such. The result's ``outcome`` says whether the stream ended cleanly.
     """
-    if isinstance(source, Exchange):
-        return _assemble_exchange(source)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return _assemble_body(bytes(source), None)
-    reads = list(source)
-    if reads and isinstance(reads[0], Read):
-        timed = [r for r in reads if isinstance(r, Read)]
-        return _assemble_body(b"".join(r.data for r in timed), timed)
-    return _assemble_body(b"".join(r for r in reads if isinstance(r, (bytes, bytearray))), None)
-
-
-def _assemble_exchange(ex: Exchange) -> Completion:
-    result = _assemble_body(ex.body, ex.reads)
-    if ex.outcome is not ExchangeOutcome.COMPLETE:
-        result.outcome.problems.append(
-            Problem(
-                kind="transport",
-                message=f"the recorded exchange ended with {ex.outcome.value}"
-                + (f": {ex.error}" if ex.error else ""),
-                offset=len(ex.body),
-                t_ns=ex.end_ns or None,
-            )
-        )
+    body, reads, exchange = body_and_reads(source)
+    result = _assemble_body(body, reads)
+    if exchange is not None:
+        note_transport(result.outcome, exchange)
     return result
 
 
@@ -868,25 +852,6 @@ def _non_stream(body: bytes) -> Completion | None:
         )
         return result
     return completion_from_dict(obj)
-
-
-def _times(reads: list[Read] | None) -> tuple[list[int], list[int]] | None:
-    if not reads:
-        return None
-    ends: list[int] = []
-    pos = 0
-    for r in reads:
-        pos += len(r.data)
-        ends.append(pos)
-    return ends, [r.t_ns for r in reads]
-
-
-def _time_at(tt: tuple[list[int], list[int]] | None, offset: int) -> int | None:
-    """Arrival time of the read holding byte ``offset - 1`` (the end of an event)."""
-    if tt is None:
-        return None
-    i = bisect.bisect_left(tt[0], offset)
-    return tt[1][min(i, len(tt[1]) - 1)]
 
 
 _DONE_SEP = b"\n\ndata: [DONE]"
@@ -952,10 +917,10 @@ def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
             else p
             for p in out.problems
         ]
-    tt = _times(reads)
+    tt = read_times(reads)
     if tt is not None and n:
-        out.t_first_ns = _time_at(tt, body.find(b"\n\n") + 2)
-        out.t_last_ns = _time_at(tt, k + 2)
+        out.t_first_ns = time_at(tt, body.find(b"\n\n") + 2)
+        out.t_last_ns = time_at(tt, k + 2)
     return asm.finish()
 
 
