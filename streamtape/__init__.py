@@ -5,6 +5,7 @@ The public API lives here; everything else is an implementation detail that may 
 
 from __future__ import annotations
 
+from streamtape._version import __version__
 from streamtape.core.cassette import Cassette, Entry, TailReport, write_cassette
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
 from streamtape.core.match import Matcher
@@ -16,8 +17,12 @@ from streamtape.errors import (
     CassetteCorruptError,
     CassetteError,
     CassetteVersionError,
+    ConfigError,
+    MatchConfigError,
     NoMatchError,
     NotACassetteError,
+    PacingError,
+    RedactConfigError,
     ReplayExhaustedError,
     SecretLeakError,
     SSEError,
@@ -32,8 +37,6 @@ from streamtape.transport import (
     ReplayTransport,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Assembler",
     "AssemblyError",
@@ -43,17 +46,21 @@ __all__ = [
     "CassetteError",
     "CassetteVersionError",
     "ChatCompletion",
+    "ConfigError",
     "Entry",
     "Exchange",
+    "MatchConfigError",
     "Matcher",
     "NoMatchError",
     "NotACassetteError",
     "Outcome",
     "Pacing",
+    "PacingError",
     "Problem",
     "Read",
     "RecordedRequest",
     "RecordingTransport",
+    "RedactConfigError",
     "Redactor",
     "ReplayExhaustedError",
     "ReplayTransport",

@@ -1,6 +1,22 @@
-"""One exception root, so callers can catch everything streamtape raises in one place.
+"""Every exception streamtape raises on purpose, under one root so callers catch it once.
 
-Every message says what went wrong, where (file, offset, event index), and what to do.
+Every message says what went wrong, where (file, offset, event index, request), and
+what to do about it. The tree::
+
+    StreamtapeError
+    ├── ConfigError (also ValueError)       an option cannot be understood
+    │   ├── MatchConfigError                 match_on= / ignore_fields= / ignore_query=
+    │   ├── PacingError                      pacing= / max_gap=
+    │   └── RedactConfigError                redact=
+    ├── CassetteError                        a cassette cannot be read or written
+    │   ├── CassetteCorruptError             bytes that break the format (with offset)
+    │   ├── CassetteVersionError             written in a newer format version
+    │   └── NotACassetteError                not a cassette at all
+    ├── SecretLeakError                      redaction left a credential; nothing written
+    ├── NoMatchError                         replay: no recording answers this request
+    │   └── ReplayExhaustedError             every recorded answer was already used
+    ├── SSEError                             an event stream breaks a hard limit
+    └── AssemblyError                        no stream format fits the bytes
 """
 
 from __future__ import annotations
@@ -8,6 +24,22 @@ from __future__ import annotations
 
 class StreamtapeError(Exception):
     """Root of every error streamtape raises on purpose."""
+
+
+class ConfigError(StreamtapeError, ValueError):
+    """An option passed to streamtape cannot be understood."""
+
+
+class MatchConfigError(ConfigError):
+    """A matching option is invalid."""
+
+
+class PacingError(ConfigError):
+    """A pacing value cannot be understood."""
+
+
+class RedactConfigError(ConfigError):
+    """A ``redact=`` value cannot be understood."""
 
 
 class CassetteError(StreamtapeError):
@@ -62,4 +94,4 @@ class SSEError(StreamtapeError):
 
 
 class AssemblyError(StreamtapeError):
-    """Chunks could not be assembled into a completion."""
+    """No stream format fits the bytes, or an unknown format was asked for."""

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _corpus import CORPUS
 
 from streamtape.simulator.app import UpstreamServer
 from streamtape.transport.httpcompat import HTTP_LIBS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+__all__ = ["CORPUS"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") and not CORPUS.is_dir():
+        raise pytest.UsageError(f"CI is set but the recorded corpus is missing: {CORPUS}")
 
 
 @pytest.fixture(scope="session")

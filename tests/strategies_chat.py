@@ -39,7 +39,7 @@ TOKEN_LOGPROB = st.fixed_dictionaries(
 
 
 @st.composite
-def choice_chunks(draw: st.DrawFn, index: int, logprobs: bool) -> list[dict[str, Any]]:
+def choice_chunks(draw: st.DrawFn, index: int, logprobs: bool) -> list[dict[str, Any]]:  # noqa: C901 - one branch per field kind
     """The choice entries (``{"index", "delta", "logprobs", "finish_reason"}``) of one choice."""
     kind = draw(st.sampled_from(["content", "refusal", "tools", "function_call", "reasoning"]))
     first_delta: dict[str, Any] = {"role": "assistant"}

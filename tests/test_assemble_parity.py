@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _corpus import corpus_files, require_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies_chat import chat_streams, split_reads, sse_bodies
@@ -25,8 +26,6 @@ from streamtape.formats.openai_chat.assembler import Assembler, assemble
 openai_streaming = pytest.importorskip("openai.lib.streaming.chat._completions")
 from openai._models import construct_type  # noqa: E402
 from openai.types.chat import ChatCompletionChunk  # noqa: E402
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "openai-python"
 
 
 def norm(x: Any) -> Any:
@@ -116,11 +115,11 @@ def test_snapshots_match_sdk_after_every_chunk(chunks: list[dict[str, Any]]) -> 
     assert norm(asm.finish().to_dict()) == oracle.result()
 
 
-def corpus_files() -> list[Path]:
-    return sorted(CORPUS.glob("*.sse")) if CORPUS.is_dir() else []
+def chat_corpus() -> list[Path]:
+    return corpus_files("openai-python")
 
 
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", chat_corpus(), ids=lambda p: p.stem)
 def test_recorded_openai_streams_match_sdk(path: Path) -> None:
     body = path.read_bytes()
     expected = oracle_of_body(body)
@@ -132,15 +131,13 @@ def test_recorded_openai_streams_match_sdk(path: Path) -> None:
 
 
 def test_corpus_present_or_skipped() -> None:
-    if not corpus_files():
-        pytest.skip("recorded corpus not found next to the checkout")
-    assert len(corpus_files()) >= 1
+    require_corpus()
+    assert len(chat_corpus()) >= 1
 
 
 def test_to_openai_round_trips_through_the_sdk_type() -> None:
-    if not corpus_files():
-        pytest.skip("recorded corpus not found next to the checkout")
-    for path in corpus_files():
+    require_corpus()
+    for path in chat_corpus():
         result = assemble(path.read_bytes())
         sdk = result.to_openai()
         assert norm(sdk.to_dict()) == norm(result.to_dict())
@@ -177,7 +174,7 @@ def test_arbitrary_bytes_never_raise(data: bytes | list[bytes]) -> None:
 QUIRKS = ["e13_role", "e14_ids", "e35_nulls", "e21_empty_finish", "e32_index", "e16", "e17"]
 
 
-def add_quirks(chunks: list[dict[str, Any]], quirks: list[str]) -> list[dict[str, Any]]:
+def add_quirks(chunks: list[dict[str, Any]], quirks: list[str]) -> list[dict[str, Any]]:  # noqa: C901 - one branch per quirk
     """What non-OpenAI servers do to a well-formed stream without changing its meaning."""
     chunks = copy.deepcopy(chunks)
     heads: dict[tuple[int, int], dict[str, Any]] = {}

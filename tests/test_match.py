@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamtape.core.exchange import Exchange, Headers, Read, RecordedRequest
-from streamtape.core.match import Difference, MatchConfigError, Matcher
-from streamtape.errors import NoMatchError, ReplayExhaustedError
+from streamtape.core.match import Difference, Matcher
+from streamtape.errors import MatchConfigError, NoMatchError, ReplayExhaustedError
 
 JSON_CT: Headers = [("content-type", "application/json")]
 URL = "https://api.openai.com/v1/chat/completions"

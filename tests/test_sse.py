@@ -7,18 +7,16 @@ LF-only reads) and the line state machine (CR, partial lines) must agree byte fo
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import msgspec
 import pytest
+from _corpus import corpus_files, require_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamtape.core.exchange import Read
 from streamtape.core.sse import SSEEvent, SSEParser, parse_sse
 from streamtape.errors import SSEError, StreamtapeError
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def feed_all(reads: list[bytes], *, times: bool = False) -> tuple[list[SSEEvent], SSEParser]:
@@ -393,15 +391,9 @@ def test_max_event_bytes_must_be_positive() -> None:
 # -- real recorded streams ----------------------------------------------------------
 
 
-def corpus_files() -> list[Path]:
-    folder = CORPUS / "openai-python"
-    return sorted(folder.glob("*.sse")) if folder.is_dir() else []
-
-
 def test_real_openai_streams() -> None:
-    files = corpus_files()
-    if not files:
-        pytest.skip(f"no recorded streams in {CORPUS}")
+    require_corpus()
+    files = corpus_files("openai-python")
     for path in files:
         body = path.read_bytes()
         events = both(body)
@@ -425,7 +417,7 @@ def test_real_openai_streams() -> None:
 # -- property tests -----------------------------------------------------------------
 
 
-def reference(body: bytes) -> list[tuple[str, str, str | None, int | None, bool]]:
+def reference(body: bytes) -> list[tuple[str, str, str | None, int | None, bool]]:  # noqa: C901 - the spec, step by step
     """The WHATWG algorithm, transcribed: decode, split lines, interpret each line.
 
     The one extension: at end of input the unfinished event is reported, flagged.

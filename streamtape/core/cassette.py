@@ -78,6 +78,7 @@ from typing import BinaryIO, Final
 import msgspec
 import zstandard
 
+from streamtape._version import __version__
 from streamtape.core.exchange import Exchange, Headers, Outcome, Read, RecordedRequest
 from streamtape.errors import (
     CassetteCorruptError,
@@ -105,7 +106,7 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 """The newest cassette format this module reads and the one it writes."""
-WRITER_VERSION: Final = "0.1.0"
+WRITER_VERSION: Final = __version__
 """streamtape's version, recorded in headers (kept here to avoid importing the package)."""
 MAGIC: Final = "streamtape"
 RECORD_MAGIC: Final = 0x184D2A5B

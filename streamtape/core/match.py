@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
-from streamtape.errors import NoMatchError, ReplayExhaustedError, StreamtapeError
+from streamtape.errors import MatchConfigError, NoMatchError, ReplayExhaustedError
 
 MATCH_PARTS = ("method", "host", "path", "query", "body")
 """Everything a key can be made of."""
@@ -40,10 +40,6 @@ _MAX_SHOWN = 10
 _MAX_VALUE = 60
 _MAX_CANDIDATES = 200
 _MULTIPART_TOKEN = b"streamtape-boundary"
-
-
-class MatchConfigError(StreamtapeError, ValueError):
-    """A matching option is invalid."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from streamtape.core.exchange import Exchange
-from streamtape.errors import StreamtapeError
+from streamtape.errors import PacingError
 
 Clock = Callable[[], int]
 """A monotonic clock in nanoseconds, like ``time.perf_counter_ns``."""
@@ -29,10 +29,6 @@ SPIN_NS = 1_000_000
 
 ASYNC_SPIN_NS = 2_000_000
 """Tasks sleep until this close, then yield-spin (asyncio rounds timeouts up to whole ms)."""
-
-
-class PacingError(StreamtapeError, ValueError):
-    """A pacing value cannot be understood."""
 
 
 _SPEED_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*[xX]?\s*$")

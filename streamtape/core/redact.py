@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 import msgspec
 
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
-from streamtape.errors import SecretLeakError, StreamtapeError
+from streamtape.errors import RedactConfigError, SecretLeakError
 
 PLACEHOLDER = "<redacted>"
 
@@ -86,10 +86,6 @@ DEFAULT_QUERY = frozenset(
 
 DEFAULT_BODY_PATHS = ("api_key", "client_secret", "password", "access_token", "refresh_token")
 """Top-level request body fields some gateways accept credentials in."""
-
-
-class RedactConfigError(StreamtapeError, ValueError):
-    """A ``redact=`` value cannot be understood."""
 
 
 class RedactOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
