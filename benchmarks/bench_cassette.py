@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from streamtape.core.cassette import Cassette, write_cassette
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.core.stats import percentile
 
 STORY = (
     "the a lighthouse keeper watched storm waves break against rocks while gulls circled "
@@ -193,7 +193,7 @@ def main() -> None:
         lat.sort()
         print(
             f"{label:14} 1 thread  {count / total:>8,.0f} exchanges/s   per append p50 "
-            f"{statistics.median(lat) * 1e6:7.0f} us  p99 {lat[int(len(lat) * 0.99)] * 1e6:7.0f} us"
+            f"{percentile(lat, 50) * 1e6:7.0f} us  p99 {percentile(lat, 99) * 1e6:7.0f} us"
         )
     threads = 8
     path = tmp / "threads.tape"

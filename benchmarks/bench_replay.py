@@ -35,6 +35,7 @@ import httpx
 from _streams import chat_events
 
 from streamtape.core.exchange import Exchange, Read, RecordedRequest
+from streamtape.core.stats import percentile
 from streamtape.transport import ReplayTransport
 
 URL = "https://api.example.test/v1/chat/completions"
@@ -229,12 +230,6 @@ class Result:
             and self.p99_ms <= TARGET_P99_MS
             and abs(self.drift_pct) < TARGET_DRIFT_PCT
         )
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(1, min(len(sorted_values), round(p / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
 
 
 def measure(method: Method, exchange: Exchange) -> Result:

@@ -9,7 +9,6 @@ tokens per second, and how closely replay kept the recorded timing.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import httpx
 from streamtape.cli._common import friendly
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
+from streamtape.core.stats import percentiles
 from streamtape.formats.openai_chat.assembler import assemble
 from streamtape.simulator.app import UpstreamServer
 from streamtape.transport import RecordingTransport, ReplayTransport
@@ -144,9 +144,9 @@ def _replay(cassette: Cassette) -> list[ReplayTiming]:
             ) as response:
                 for read, _ in zip(exchange.reads, response.iter_raw(), strict=False):
                     errors.append((time.perf_counter_ns() - start - read.t_ns) / 1e6)
-            late = sorted(abs(e) for e in errors) or [0.0]
-            p99 = late[min(len(late) - 1, int(len(late) * 0.99))]
-            timings.append(ReplayTiming(statistics.median(late), p99, late[-1], len(errors)))
+            late = [abs(e) for e in errors] or [0.0]
+            p50, p99, worst = percentiles(late, (50, 99, 100))
+            timings.append(ReplayTiming(p50, p99, worst, len(errors)))
     return timings
 
 

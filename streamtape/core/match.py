@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
+from streamtape.core.jsonpath import Path, remove_path, split_path
 from streamtape.errors import MatchConfigError, NoMatchError, ReplayExhaustedError
 
 MATCH_PARTS = ("method", "host", "path", "query", "body")
@@ -70,35 +71,11 @@ class Explanation:
 # --- canonical forms ---------------------------------------------------------------
 
 
-def _split_path(dotted: str) -> list[str]:
-    parts = [p for p in dotted.split(".") if p]
-    if not parts:
-        raise MatchConfigError(f"empty field path {dotted!r} in ignore_fields")
-    return parts
-
-
-def _remove_path(obj: Any, parts: Sequence[str]) -> None:
-    """Delete ``parts`` from a JSON value in place; a list applies the rest to each item
-    unless the segment is an index."""
-    if not parts:
-        return
-    head, rest = parts[0], parts[1:]
-    if isinstance(obj, dict):
-        if not rest:
-            obj.pop(head, None)
-        elif head in obj:
-            _remove_path(obj[head], rest)
-    elif isinstance(obj, list):
-        if head.isdigit():
-            i = int(head)
-            if i < len(obj):
-                if rest:
-                    _remove_path(obj[i], rest)
-                else:
-                    obj[i] = None
-        else:
-            for item in obj:
-                _remove_path(item, parts)
+def _split_path(dotted: str) -> Path:
+    try:
+        return split_path(dotted)
+    except ValueError as exc:
+        raise MatchConfigError(f"{exc} in ignore_fields") from None
 
 
 def _media_type(headers: Headers) -> tuple[str, dict[str, str]]:
@@ -241,7 +218,7 @@ class Matcher:
                 pass
             else:
                 for parts in self._ignore_paths:
-                    _remove_path(value, parts)
+                    remove_path(value, parts)
                 return _Body("json", value)
         if media == "application/x-www-form-urlencoded":
             top = {p[0] for p in self._ignore_paths if len(p) == 1}
@@ -270,7 +247,7 @@ class Matcher:
             host=f"{scheme}://{host}",
             path=parts.path or "/",
             query=_canonical_query(parts.query, self.ignore_query),
-            body=self._parse_body(raw.headers, body),
+            body=self._parse_body(headers, body),
             custom=None if self.key_function is None else self.key_function(raw),
             raw=raw,
         )

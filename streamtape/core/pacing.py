@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from streamtape.core.exchange import Exchange
+from streamtape.core.stats import percentiles
 from streamtape.errors import PacingError
 
 Clock = Callable[[], int]
@@ -240,18 +241,15 @@ class Pacer:
 
     def stats(self, threshold_ns: int = 1_000_000) -> LatenessStats:
         """Summary of the recorded lateness."""
-        data = sorted(self.lateness_ns)
+        data = self.lateness_ns
         if not data:
             return LatenessStats(0, 0, 0, 0.0, 0, 0)
-
-        def pct(p: float) -> int:
-            return data[min(len(data) - 1, math.ceil(p * len(data)) - 1)]
-
+        p50, p99 = percentiles(data, (50, 99))
         return LatenessStats(
             count=len(data),
             late_count=sum(1 for x in data if x > threshold_ns),
-            max_ns=data[-1],
+            max_ns=max(data),
             mean_ns=sum(data) / len(data),
-            p50_ns=pct(0.50),
-            p99_ns=pct(0.99),
+            p50_ns=round(p50),
+            p99_ns=round(p99),
         )

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
+from streamtape.core.jsonpath import Path, replace_path, split_path
 from streamtape.errors import RedactConfigError, SecretLeakError
 
 PLACEHOLDER = "<redacted>"
@@ -163,42 +163,11 @@ def is_sensitive_header(name: str) -> bool:
     return any(pair in _SENSITIVE_PAIRS for pair in itertools.pairwise(words))
 
 
-def _split_path(dotted: str) -> list[str]:
-    parts = [p for p in dotted.split(".") if p]
-    if not parts:
-        raise RedactConfigError(f"empty body path {dotted!r}")
-    return parts
-
-
-def _replace_path(obj: Any, parts: Sequence[str], placeholder: str) -> bool:
-    """Replace the value at ``parts`` in place; a list applies the rest to every item
-    unless the segment is an index. Returns whether anything changed."""
-    head, rest = parts[0], parts[1:]
-    if isinstance(obj, dict):
-        if head not in obj:
-            return False
-        if rest:
-            return _replace_path(obj[head], rest, placeholder)
-        if obj[head] == placeholder or obj[head] is None:
-            return False
-        obj[head] = placeholder
-        return True
-    if isinstance(obj, list):
-        if head.isdigit():
-            i = int(head)
-            if i >= len(obj):
-                return False
-            if rest:
-                return _replace_path(obj[i], rest, placeholder)
-            if obj[i] == placeholder:
-                return False
-            obj[i] = placeholder
-            return True
-        changed = False
-        for item in obj:
-            changed = _replace_path(item, parts, placeholder) or changed
-        return changed
-    return False
+def _split_path(dotted: str) -> Path:
+    try:
+        return split_path(dotted)
+    except ValueError:
+        raise RedactConfigError(f"empty body path {dotted!r}") from None
 
 
 class Redactor:
@@ -357,7 +326,7 @@ class Redactor:
         names = [
             f"request.body:{dotted}"
             for dotted, parts in self._paths
-            if _replace_path(value, parts, self.placeholder)
+            if replace_path(value, parts, self.placeholder)
         ]
         if not names:
             return body, []
@@ -388,7 +357,7 @@ class Redactor:
         headers, names = self.redact_headers(request.headers, "request")
         url, url_names = self.redact_url(request.url)
         body, body_names = self.redact_body(request.headers, request.body)
-        new = RecordedRequest(method=request.method, url=url, headers=headers, body=body)
+        new = msgspec.structs.replace(request, url=url, headers=headers, body=body)
         return new, names + url_names + body_names
 
     # -- whole exchange --

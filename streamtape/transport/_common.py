@@ -1,13 +1,11 @@
-"""What the recording and the replay transports share: the cassette argument and the clock."""
+"""What the recording and the replay transports share: the cassette argument."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from streamtape.core.cassette import Cassette
 
-Clock = Callable[[], int]
 CassetteLike = Cassette | str | os.PathLike[str]
 
 

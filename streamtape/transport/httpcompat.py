@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from streamtape.core.exchange import Headers
+from streamtape.core.exchange import Headers, RecordedRequest
 
 httpx2: types.ModuleType | None
 try:  # httpx2 needs Python >= 3.11; it is optional.
@@ -58,6 +58,13 @@ def library_of(obj: object) -> types.ModuleType:
 def raw_headers(headers: Any) -> Headers:
     """Header pairs with their original case, as text (latin-1, as HTTP/1.1 allows)."""
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw]
+
+
+def recorded_request(request: Any, body: bytes) -> RecordedRequest:
+    """What we keep of an httpx/httpx2 request (before redaction): the one place it is built."""
+    return RecordedRequest(
+        method=request.method, url=str(request.url), headers=raw_headers(request.headers), body=body
+    )
 
 
 def convert_request(request: Any, lib: types.ModuleType, body: bytes) -> Any:

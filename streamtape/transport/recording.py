@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest, first_header
+from streamtape.core.pacing import Clock
 from streamtape.core.redact import Redactor
-from streamtape.transport._common import CassetteLike, Clock, as_cassette
+from streamtape.transport._common import CassetteLike, as_cassette
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
@@ -28,6 +29,7 @@ from streamtape.transport.httpcompat import (
     library_of,
     make_response,
     raw_headers,
+    recorded_request,
     timeout_errors,
 )
 
@@ -188,13 +190,7 @@ class _RecorderBase:
         self.cassette.append(self.redactor.apply(exchange))
 
     def _start(self, request: Any, body: bytes) -> _Recording:
-        recorded = RecordedRequest(
-            method=request.method,
-            url=str(request.url),
-            headers=raw_headers(request.headers),
-            body=body,
-        )
-        return _Recording(recorded, self._write, self._clock)
+        return _Recording(recorded_request(request, body), self._write, self._clock)
 
     def _route(self, request: Any, body: bytes, default: str) -> tuple[Any, Any]:
         """The inner transport to use and the request in that transport's library."""

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 
 from streamtape.core.cassette import Cassette
-from streamtape.core.exchange import Exchange, Outcome, RecordedRequest
+from streamtape.core.exchange import Exchange, Outcome
 from streamtape.core.match import Matcher
-from streamtape.core.pacing import Pacing, asleep_until, schedule, sleep_until
+from streamtape.core.pacing import Clock, Pacing, asleep_until, schedule, sleep_until
 from streamtape.core.redact import Redactor
-from streamtape.transport._common import CassetteLike, Clock, as_cassette
+from streamtape.transport._common import CassetteLike, as_cassette
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
@@ -28,7 +28,7 @@ from streamtape.transport.httpcompat import (
     SyncTransportBase,
     library_of,
     make_response,
-    raw_headers,
+    recorded_request,
 )
 
 # --------------------------------------------------------------------------- replay
@@ -132,14 +132,7 @@ class ReplayTransport(SyncTransportBase, AsyncTransportBase):
         self._clock = clock
 
     def _begin(self, request: Any, body: bytes, t0: int) -> _Replay:
-        sent, _ = self.redactor.redact_request(
-            RecordedRequest(
-                method=request.method,
-                url=str(request.url),
-                headers=raw_headers(request.headers),
-                body=body,
-            )
-        )
+        sent, _ = self.redactor.redact_request(recorded_request(request, body))
         exchange = self.matcher.match(sent.method, sent.url, sent.headers, sent.body)
         return _Replay(exchange, self.pacing, t0, request)
 
