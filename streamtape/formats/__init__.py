@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streamtape.formats.openai_chat import assembler as openai_chat
 from streamtape.formats.openai_chat.assembler import Assembler, Completion, assemble
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
 from streamtape.formats.openai_chat.summarize import summarize_chat, summarize_text
@@ -10,4 +11,16 @@ from streamtape.formats.summary import Summary, register_summarizer, summarize
 register_summarizer(ChatCompletion, summarize_chat)
 register_summarizer(TextCompletion, summarize_text)
 
-__all__ = ["Assembler", "Completion", "Summary", "assemble", "summarize"]
+__all__ = ["Assembler", "Completion", "Summary", "assemble", "stream_finished", "summarize"]
+
+_FINISHED = (openai_chat.stream_finished,)
+
+
+def stream_finished(body: bytes) -> bool:
+    """Whether a response body ends with its stream format's last event.
+
+    The recorder asks this when a client closes the body early: SDKs stop reading at
+    ``data: [DONE]`` (chat, text), ``response.completed`` (Responses) or
+    ``message_stop`` (Anthropic), so such an exchange is complete, not cut.
+    """
+    return any(check(body) for check in _FINISHED)

@@ -19,6 +19,7 @@ import httpx
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest, first_header
 from streamtape.core.pacing import Clock
 from streamtape.core.redact import Redactor
+from streamtape.formats import stream_finished
 from streamtape.transport._common import CassetteLike, as_cassette
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
@@ -81,16 +82,16 @@ class _Recording:
     def closed(self) -> None:
         """The caller closed the body: complete if everything the upstream meant was read.
 
-        The openai SDK stops reading at ``data: [DONE]`` and closes; the upstream had
-        sent its whole answer by then, so that counts as complete, as does a body whose
-        ``content-length`` was fully read. Anything else is a hang-up.
+        SDKs stop reading at their stream's last event (``data: [DONE]``,
+        ``message_stop``, ``response.completed``) and close; the upstream had sent its
+        whole answer by then, so that counts as complete (the stream format says so),
+        as does a body whose ``content-length`` was fully read. Anything else is a hang-up.
         """
         if self.written:
             return
-        tail = b"".join(r.data for r in self._reads[-2:]).rstrip(b"\r\n")
+        body = b"".join(r.data for r in self._reads)
         length = first_header(self.response_headers, "content-length")
-        received = sum(len(r.data) for r in self._reads)
-        done = tail.endswith(b"data: [DONE]") or (length is not None and length == str(received))
+        done = (length is not None and length == str(len(body))) or stream_finished(body)
         self.finish(Outcome.COMPLETE if done else Outcome.CLIENT_CLOSED)
 
     def failed(self, exc: BaseException) -> None:

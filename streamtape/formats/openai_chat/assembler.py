@@ -798,6 +798,12 @@ class Assembler:
 # --------------------------------------------------------------------- whole bodies
 
 
+def stream_finished(body: bytes) -> bool:
+    """Whether a chat/text completion body ends with its ``data: [DONE]`` event."""
+    tail = body[-64:].rstrip(b"\r\n")
+    return tail.endswith((b"data: [DONE]", b"data:[DONE]"))
+
+
 def assemble(source: Source) -> Completion:
     """Assemble a whole response: SSE body bytes, an iterable of reads, or an Exchange.
 
