@@ -146,13 +146,25 @@ class CassetteHeader(msgspec.Struct, frozen=True, kw_only=True):
     created_at_ns: int
 
 
-class Entry(msgspec.Struct, frozen=True, kw_only=True):
-    """One exchange as the index describes it, read without decompressing the exchange."""
+class _Framed(msgspec.Struct, array_like=True, frozen=True):
+    """What every index entry opens with: the size and checksum of its data frame."""
 
-    offset: int
-    """Byte offset of the record; ``Cassette.get(entry)`` reads the exchange there."""
-    record_bytes: int
-    """Size of the record on disk (index and data frames)."""
+    compressed_bytes: int
+    """Size of the zstd data frame that follows the index frame."""
+    raw_bytes: int
+    """Size of the record's msgpack once decompressed (bounded before decompressing)."""
+    crc32: int
+    """Checksum of the data frame."""
+
+
+class _HeaderIndex(_Framed, tag=_KIND_HEADER, frozen=True):
+    magic: str
+    format_version: int
+
+
+class _ExchangeIndex(_Framed, tag=_KIND_EXCHANGE, frozen=True):
+    """The index entry of an exchange as stored (format v1: this field order is fixed)."""
+
     method: str
     url: str
     status: int
@@ -166,28 +178,20 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome
 
 
-class _HeaderIndex(msgspec.Struct, array_like=True, tag=_KIND_HEADER):
-    clen: int
-    ulen: int
-    crc: int
-    magic: str
-    format_version: int
+class Entry(_ExchangeIndex, array_like=False, tag=False, frozen=True, kw_only=True):
+    """One exchange as the index describes it, read without decompressing the exchange.
+
+    The stored index entry plus where its record is; the two added fields are never
+    written, so the on-disk layout stays the v1 one.
+    """
+
+    offset: int
+    """Byte offset of the record; ``Cassette.get(entry)`` reads the exchange there."""
+    record_bytes: int
+    """Size of the record on disk (index and data frames)."""
 
 
-class _ExchangeIndex(msgspec.Struct, array_like=True, tag=_KIND_EXCHANGE):
-    clen: int
-    ulen: int
-    crc: int
-    method: str
-    url: str
-    status: int
-    reads: int
-    body_bytes: int
-    started_at_ns: int
-    headers_ns: int
-    first_byte_ns: int
-    duration_ns: int
-    outcome: Outcome
+_INDEX_FIELDS: Final = _ExchangeIndex.__struct_fields__
 
 
 class _DiskExchange(msgspec.Struct, array_like=True):
@@ -326,9 +330,9 @@ class _Codec:
         data = self.compress(raw)
         reads = ex.reads
         index = _ExchangeIndex(
-            clen=len(data),
-            ulen=len(raw),
-            crc=zlib.crc32(data),
+            compressed_bytes=len(data),
+            raw_bytes=len(raw),
+            crc32=zlib.crc32(data),
             method=ex.request.method,
             url=ex.request.url,
             status=ex.status,
@@ -382,22 +386,25 @@ class _Scan:
             payload = f.read(n)
             index = self.decode_index(pos, payload, first)
             data_at = pos + 8 + n
-            end = data_at + index.clen if index is not None else data_at
+            end = data_at + index.compressed_bytes if index is not None else data_at
             if index is not None and end > size:
-                self.cut(pos, f"data frame needs {index.clen} bytes, {size - data_at} present")
+                self.cut(
+                    pos,
+                    f"data frame needs {index.compressed_bytes} bytes, {size - data_at} present",
+                )
                 return
             if index is None:  # an unknown kind: decode_index already moved past it
                 pos = f.tell()
                 continue
             data: bytes | None = None
             if with_data or isinstance(index, _HeaderIndex):
-                data = f.read(index.clen)
-                if zlib.crc32(data) != index.crc:
+                data = f.read(index.compressed_bytes)
+                if zlib.crc32(data) != index.crc32:
                     raise self.corrupt(data_at, "data frame checksum mismatch")
                 if isinstance(index, _HeaderIndex):
                     self.header = self.decode_header(data_at, index, data)
             else:
-                f.seek(index.clen, os.SEEK_CUR)
+                f.seek(index.compressed_bytes, os.SEEK_CUR)
             yield pos, index, data
             pos = end
 
@@ -422,7 +429,7 @@ class _Scan:
                 return None
             self.f.seek(clen, os.SEEK_CUR)
             return None
-        if index.clen < 0 or index.ulen < 0:
+        if index.compressed_bytes < 0 or index.raw_bytes < 0:
             raise self.corrupt(pos, "negative length in index entry")
         if isinstance(index, _HeaderIndex):
             self.check_version(index.magic, index.format_version)
@@ -460,7 +467,7 @@ class _Scan:
             raise CassetteVersionError(self.path, version, FORMAT_VERSION)
 
     def decode_header(self, at: int, index: _HeaderIndex, data: bytes) -> CassetteHeader:
-        raw = _decompress(self.path, at, index.ulen, data)
+        raw = _decompress(self.path, at, index.raw_bytes, data)
         try:
             return _header_decoder.decode(raw)
         except _DecodeErrors as e:
@@ -513,7 +520,7 @@ def _decompress(path: str, at: int, ulen: int, data: bytes) -> bytes:
 
 
 def _decode_exchange(path: str, at: int, index: _ExchangeIndex, data: bytes) -> Exchange:
-    raw = _decompress(path, at, index.ulen, data)
+    raw = _decompress(path, at, index.raw_bytes, data)
     try:
         return _from_disk(_exchange_decoder.decode(raw))
     except _DecodeErrors as e:
@@ -626,20 +633,8 @@ class Cassette:
             scan = _Scan(f, str(self.path))
             for offset, index, _ in scan.records(with_data=False):
                 if isinstance(index, _ExchangeIndex):
-                    yield Entry(
-                        offset=offset,
-                        record_bytes=f.tell() - offset,
-                        method=index.method,
-                        url=index.url,
-                        status=index.status,
-                        reads=index.reads,
-                        body_bytes=index.body_bytes,
-                        started_at_ns=index.started_at_ns,
-                        headers_ns=index.headers_ns,
-                        first_byte_ns=index.first_byte_ns,
-                        duration_ns=index.duration_ns,
-                        outcome=index.outcome,
-                    )
+                    listed = {name: getattr(index, name) for name in _INDEX_FIELDS}
+                    yield Entry(offset=offset, record_bytes=f.tell() - offset, **listed)
             self._finish(scan)
 
     def get(self, where: Entry | int) -> Exchange:
