@@ -610,9 +610,9 @@ def test_a_v1_file_written_by_0_1_0_reads_identically() -> None:
     expected = msgspec.json.decode((FIXTURES / "v1-written-by-0.1.0.json").read_bytes())
     tape = Cassette.open(FIXTURES / "v1-written-by-0.1.0.tape")
     entries = msgspec.json.decode(msgspec.json.encode(list(tape.entries())))
-    assert [{k: e[k] for k in old} for e, old in zip(entries, expected["entries"])] == expected[
-        "entries"
-    ]
+    assert [
+        {k: e[k] for k in old} for e, old in zip(entries, expected["entries"], strict=True)
+    ] == expected["entries"]
     assert msgspec.json.decode(msgspec.json.encode(tape.exchanges())) == expected["exchanges"]
 
 

@@ -32,95 +32,73 @@ the end of a read dispatches at once. ``body[start:end]`` re-parses to the same 
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import msgspec
+from typing import NamedTuple
 
 from streamtape.core.exchange import Read
+from streamtape.core.sse_lines import DEFAULT_MAX_EVENT_BYTES, LineMachine, SSEEvent
 from streamtape.errors import SSEError
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEEvent", "SSEParser", "parse_sse"]
 
-DEFAULT_MAX_EVENT_BYTES = 32 * 1024 * 1024
-"""Larger than any real completion chunk; small enough that garbage cannot eat memory."""
-
 _BOM = b"\xef\xbb\xbf"
 
 
-class SSEEvent(msgspec.Struct, frozen=True, gc=False):
-    """One dispatched event, with where and when it arrived.
+class _Ending(NamedTuple):
+    """How a fast path's ``data: X`` events end: LF LF, or CR LF CR LF."""
 
-    ``data`` stays bytes so a JSON decoder can take it without re-encoding.
+    blank: bytes
+    """The bytes that end an event (the line's end and the blank line)."""
+    counted: int
+    """Framing bytes of an event before the byte that dispatches it (``data: `` + ...)."""
+    stride: int
+    """Framing bytes of an event in all (``data: `` and ``blank``)."""
+
+
+_LF = _Ending(b"\n\n", 7, 8)
+_CRLF = _Ending(b"\r\n\r\n", 8, 10)
+
+
+def _split_data_events(buf: bytes, j: int, ending: _Ending) -> list[bytes]:
+    """The payloads of ``data: X`` events filling ``buf[:j]`` (``buf`` opens with ``data: ``).
+
+    One C-level split yields them without a copy per event; the caller proves the
+    shape by counting line ends.
     """
-
-    data: bytes
-    """The data buffer: ``data`` lines joined with LF, the trailing LF stripped."""
-    event: str = "message"
-    """The event type (``message`` unless an ``event`` field set another)."""
-    id: str | None = None
-    """The last event id in force at dispatch (sticky); None when none is set or it is empty."""
-    retry: int | None = None
-    """The reconnection time this event's ``retry`` field set, if any."""
-    start: int = 0
-    """Stream offset of the event's first byte (see the module docstring)."""
-    end: int = 0
-    """Stream offset just past the event's last byte (its dispatching blank line)."""
-    t_start_ns: int | None = None
-    """Arrival time of the read holding ``start``, when reads came with times."""
-    t_end_ns: int | None = None
-    """Arrival time of the read holding the dispatching blank line (or the stream's last byte)."""
-    complete: bool = True
-    """False only for the unfinished last event that ``finish()`` reports."""
-
-    @property
-    def text(self) -> str:
-        """``data`` decoded as UTF-8, invalid bytes replaced by U+FFFD (as WHATWG decodes)."""
-        return self.data.decode("utf-8", "replace")
+    blank = ending.blank
+    if j == len(buf):  # no tail: split in place rather than copy the read first
+        segs = buf.split(blank + b"data: ")
+        segs[0] = segs[0][6:]
+        segs[-1] = segs[-1][: -len(blank)]
+        return segs
+    return buf[6 : j - len(blank)].split(blank + b"data: ")
 
 
-class SSEParser:
+class SSEParser(LineMachine):
     """Incremental parser: ``feed()`` each read as it arrives, ``finish()`` at end of input.
 
-    It does no I/O and keeps no clock; the caller passes each read's arrival time.
+    It does no I/O and keeps no clock; the caller passes each read's arrival time. The
+    byte-level fast paths live here; line and field interpretation in `LineMachine`.
     """
 
     __slots__ = (
         "_block",
         "_block_off",
         "_block_t",
-        "_comments",
-        "_data",
-        "_etype",
-        "_ev_retry",
-        "_ev_start",
-        "_ev_t",
         "_finished",
         "_head",
         "_head_t",
         "_idle",
-        "_last_id",
         "_last_t",
-        "_partial",
-        "_skip_lf",
         "bytes_fed",
-        "max_event_bytes",
-        "retry",
     )
 
     def __init__(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
-        if max_event_bytes < 1:
-            raise ValueError(f"max_event_bytes must be positive, not {max_event_bytes}")
-        self.max_event_bytes = max_event_bytes
+        super().__init__(max_event_bytes)
         self.bytes_fed = 0
         """Bytes fed so far (BOM included)."""
-        self.retry: int | None = None
-        """The reconnection time last set by a valid ``retry`` field."""
-        self._comments = 0
-        self._last_id: str | None = None
         # The first bytes while they could still be the start of a BOM.
         self._head: bytearray | None = bytearray()
         self._head_t: int | None = None
-        # The previous read ended with CR: one LF at the start of the next one is its tail.
-        self._skip_lf = False
         # True when nothing is pending, so a read holding exactly one simple event
         # can be answered without entering the general code.
         self._idle = False
@@ -129,13 +107,6 @@ class SSEParser:
         self._block: bytes | bytearray = b""
         self._block_off = 0
         self._block_t: int | None = None
-        # Line state machine.
-        self._partial = bytearray()
-        self._ev_start: int | None = None
-        self._ev_t: int | None = None
-        self._data: list[bytes] = []
-        self._etype = b""
-        self._ev_retry: int | None = None
         self._last_t: int | None = None
         self._finished = False
 
@@ -213,23 +184,8 @@ class SSEParser:
             self._partial.clear()
             self._line(line, -1, None, out)
         if self._data and self._ev_start is not None:
-            out.append(
-                SSEEvent(
-                    b"\n".join(self._data),
-                    self._etype.decode("utf-8", "replace") if self._etype else "message",
-                    self._last_id,
-                    self._ev_retry,
-                    self._ev_start,
-                    self.bytes_fed,
-                    self._ev_t,
-                    self._last_t,
-                    False,
-                )
-            )
-        self._data = []
-        self._ev_start = None
-        self._etype = b""
-        self._ev_retry = None
+            out.append(self._pending_event(self.bytes_fed, self._last_t, complete=False))
+        self._reset_event()
         return out
 
     # -- general path -------------------------------------------------------------
@@ -298,14 +254,6 @@ class SSEParser:
         if start is not None and off + len(data) - start > self.max_event_bytes:
             self._too_big(start)
 
-    def _too_big(self, start: int) -> None:
-        raise SSEError(
-            f"SSE event starting at byte {start} is longer than max_event_bytes "
-            f"({self.max_event_bytes}): no blank line ends it by byte "
-            f"{start + self.max_event_bytes}; the body is probably not an event stream, "
-            f"or pass a larger max_event_bytes if events really are this large"
-        )
-
     def _check_sizes(self, segs: list[bytes], start: int, *, counted: int, stride: int) -> None:
         """Apply the size cap to events split out by a fast path.
 
@@ -343,53 +291,14 @@ class SSEParser:
         j = rest.rfind(b"\n\n") + 2
         segs = None
         if j > 1 and rest[:6] == b"data: ":
-            if j == len(rest):  # no tail: split in place rather than copy the read first
-                segs = rest.split(b"\n\ndata: ")
-                segs[0] = segs[0][6:]
-                segs[-1] = segs[-1][:-2]
-            else:
-                segs = rest[6 : j - 2].split(b"\n\ndata: ")
+            segs = _split_data_events(rest, j, _LF)
             if rest.count(b"\n", 0, j) != 2 * len(segs):
                 segs = None
         if segs is not None:
-            if j > self.max_event_bytes:
-                self._check_sizes(segs, o, counted=7, stride=8)
-            last_id = self._last_id
-            append = out.append
-            if t0 != t:
-                seg = segs[0]
-                e = o + len(seg) + 8
-                append(SSEEvent(seg, "message", last_id, None, o, e, t0, t))
-                o = e
-                del segs[0]
-            for seg in segs:
-                e = o + len(seg) + 8
-                append(SSEEvent(seg, "message", last_id, None, o, e, t, t))
-                o = e
+            o = self._emit_data_events(segs, o, t0, t, _LF, j, out)
             tail = rest[j:]
         else:
-            parts = rest.split(b"\n\n")
-            tail = parts.pop()
-            if len(rest) > self.max_event_bytes:
-                # Only a read this large can hold a complete block this large.
-                q = o
-                for p in parts:
-                    stripped = p.lstrip(b"\n")
-                    if len(stripped) >= self.max_event_bytes:
-                        self._too_big(q + len(p) - len(stripped))
-                    q += len(p) + 2
-            last_id = self._last_id
-            append = out.append
-            for p in parts:
-                if p[:6] == b"data: " and b"\n" not in p:
-                    e = o + len(p) + 2
-                    append(SSEEvent(p[6:], "message", last_id, None, o, e, t0, t))
-                    o = e
-                else:
-                    self._emit_block(p, o, t0, t, out)
-                    last_id = self._last_id
-                    o += len(p) + 2
-                t0 = t
+            tail, o = self._fast_blocks(rest, o, t0, t, out)
         if tail:
             if tail[0] == 10:
                 stripped = tail.lstrip(b"\n")
@@ -417,31 +326,74 @@ class SSEParser:
         k = data.count(b"\r\n\r\ndata: ", 0, j) * 2 + 2
         if data.count(b"\n", 0, j) != k or data.count(b"\r", 0, j) != k:
             return 0
-        if j == len(data):  # no tail: split in place rather than copy the read first
-            segs = data.split(b"\r\n\r\ndata: ")
-            segs[0] = segs[0][6:]
-            segs[-1] = segs[-1][:-4]
-        else:
-            segs = data[6 : j - 4].split(b"\r\n\r\ndata: ")
-        if j > self.max_event_bytes:
-            self._check_sizes(segs, off, counted=8, stride=10)
-        last_id = self._last_id
-        append = out.append
-        o = off
-        for seg in segs:
-            e = o + len(seg) + 9  # just past the blank line's CR
-            append(SSEEvent(seg, "message", last_id, None, o, e, t, t))
-            o = e + 1
+        segs = _split_data_events(data, j, _CRLF)
+        self._emit_data_events(segs, off, t, t, _CRLF, j, out)
         return j
 
-    def _emit_block(
-        self, p: bytes, o: int, t0: int | None, t1: int | None, out: list[SSEEvent]
-    ) -> None:
-        """Run a complete LF-only block (the bytes before a ``\\n\\n``) through the machine."""
-        for line in p.split(b"\n"):
-            self._line(line, o, t0, out)
-            o += len(line) + 1
-        self._line(b"", o, t1, out)
+    def _emit_data_events(
+        self,
+        segs: list[bytes],
+        o: int,
+        t0: int | None,
+        t: int | None,
+        ending: _Ending,
+        span: int,
+        out: list[SSEEvent],
+    ) -> int:
+        """Emit the payloads a fast path split out, from offset ``o``; return the next offset.
+
+        ``span`` is how many bytes the events fill (only a span past the cap is checked).
+
+        The first event may have begun in an earlier read (``t0``); ``end`` stops just
+        past the blank line's first byte, so a CRLF event does not count its last LF.
+        """
+        counted, stride = ending.counted, ending.stride
+        if span > self.max_event_bytes:
+            self._check_sizes(segs, o, counted=counted, stride=stride)
+        last_id = self._last_id
+        append = out.append
+        if t0 != t:
+            seg = segs[0]
+            end = o + len(seg) + counted + 1
+            append(SSEEvent(seg, "message", last_id, None, o, end, t0, t))
+            o += len(seg) + stride
+            segs = segs[1:]
+        for seg in segs:
+            end = o + len(seg) + counted + 1
+            append(SSEEvent(seg, "message", last_id, None, o, end, t, t))
+            o += len(seg) + stride
+        return o
+
+    def _fast_blocks(
+        self, rest: bytes, o: int, t0: int | None, t: int | None, out: list[SSEEvent]
+    ) -> tuple[bytes, int]:
+        """LF blocks of any shape: simple ``data:`` ones sliced, others through the machine.
+
+        Returns the unfinished tail and its offset.
+        """
+        parts = rest.split(b"\n\n")
+        tail = parts.pop()
+        if len(rest) > self.max_event_bytes:
+            # Only a read this large can hold a complete block this large.
+            q = o
+            for p in parts:
+                stripped = p.lstrip(b"\n")
+                if len(stripped) >= self.max_event_bytes:
+                    self._too_big(q + len(p) - len(stripped))
+                q += len(p) + 2
+        last_id = self._last_id
+        append = out.append
+        for p in parts:
+            if p[:6] == b"data: " and b"\n" not in p:
+                e = o + len(p) + 2
+                append(SSEEvent(p[6:], "message", last_id, None, o, e, t0, t))
+                o = e
+            else:
+                self._emit_block(p, o, t0, t, out)
+                last_id = self._last_id
+                o += len(p) + 2
+            t0 = t
+        return tail, o
 
     def _unblock(self) -> None:
         """Hand the fast path's raw unfinished block to the line machine."""
@@ -460,108 +412,6 @@ class SSEParser:
                 self._ev_start = o
                 self._ev_t = t0
             self._partial += last
-
-    def _slow(self, data: bytes, off: int, t: int | None, out: list[SSEEvent]) -> None:
-        """The general line splitter: CR, LF and CRLF, lines split across reads."""
-        n = len(data)
-        pos = 0
-        partial = self._partial
-        if partial:
-            # Only this read is scanned, so a long line in tiny reads stays linear.
-            i = data.find(b"\n")
-            j = data.find(b"\r", 0, i if i >= 0 else n)
-            if j >= 0:
-                i = j
-            if i < 0:
-                partial += data
-                return
-            partial += data[:i]
-            line = bytes(partial)
-            partial.clear()
-            self._line(line, -1, t, out)  # not the block's first line: _ev_start is set
-            if data[i] == 13:
-                if i + 1 == n:
-                    self._skip_lf = True
-                    return
-                pos = i + 2 if data[i + 1] == 10 else i + 1
-            else:
-                pos = i + 1
-            if pos == n:
-                return
-        rest = data[pos:] if pos else data
-        o = off + pos
-        pieces = rest.splitlines(True)  # bytes: splits at CR, LF and CRLF only
-        last = pieces[-1]
-        unterminated = last[-1] != 10 and last[-1] != 13
-        if unterminated:
-            pieces.pop()
-        line_ = self._line
-        for piece in pieces:
-            k = len(piece)
-            if piece[-1] == 13 or (k == 1 or piece[-2] != 13):
-                line_(piece[:-1], o, t, out)
-            else:
-                line_(piece[:-2], o, t, out)
-            o += k
-        if unterminated:
-            if self._ev_start is None:
-                self._ev_start = o
-                self._ev_t = t
-            partial += last
-        elif rest[-1] == 13:
-            self._skip_lf = True
-
-    def _line(self, line: bytes, o: int, t: int | None, out: list[SSEEvent]) -> None:
-        """Interpret one line (terminator removed) starting at stream offset ``o``."""
-        if not line:
-            start = self._ev_start
-            if start is None:
-                return
-            if o - start > self.max_event_bytes:
-                self._too_big(start)
-            if self._data:
-                etype = self._etype
-                out.append(
-                    SSEEvent(
-                        b"\n".join(self._data),
-                        etype.decode("utf-8", "replace") if etype else "message",
-                        self._last_id,
-                        self._ev_retry,
-                        start,
-                        o + 1,
-                        self._ev_t,
-                        t,
-                    )
-                )
-                self._data = []
-            self._ev_start = None
-            self._etype = b""
-            self._ev_retry = None
-            return
-        if self._ev_start is None:
-            self._ev_start = o
-            self._ev_t = t
-        c = line.find(b":")
-        if c == 0:
-            self._comments += 1
-            return
-        if c < 0:
-            name = line
-            value = b""
-        else:
-            name = line[:c]
-            value = line[c + 1 :]
-            if value[:1] == b" ":
-                value = value[1:]
-        if name == b"data":
-            self._data.append(value)
-        elif name == b"event":
-            self._etype = value
-        elif name == b"id":
-            if b"\0" not in value:
-                self._last_id = value.decode("utf-8", "replace") or None
-        elif name == b"retry" and value.isdigit():  # bytes.isdigit(): ASCII digits only
-            self._ev_retry = self.retry = int(value)
 
 
 def parse_sse(source: bytes | bytearray | Iterable[bytes] | Iterable[Read]) -> list[SSEEvent]:
