@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from streamtape.formats.openai_chat.assembler import assemble
+from streamtape.formats.openai_chat.whole import assemble
 
 WORDS = [
     *[

@@ -28,8 +28,8 @@ from streamtape.errors import (
     SSEError,
     StreamtapeError,
 )
+from streamtape.formats import Assembler, assemble
 from streamtape.formats.base import Problem, StreamOutcome
-from streamtape.formats.openai_chat.assembler import Assembler, assemble
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
 from streamtape.transport import (
     AsyncRecordingTransport,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
-from streamtape.formats.openai_chat.assembler import Assembler, _slow, assemble
+from streamtape.formats.openai_chat.assembler import Assembler
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
+from streamtape.formats.openai_chat.whole import _slow, assemble
 
 TOP = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "m"}
 

@@ -21,7 +21,8 @@ from strategies_chat import chat_streams, split_reads, sse_bodies
 
 from streamtape.core.exchange import Exchange, Read, RecordedRequest
 from streamtape.core.sse import parse_sse
-from streamtape.formats.openai_chat.assembler import Assembler, assemble
+from streamtape.formats.openai_chat.assembler import Assembler
+from streamtape.formats.openai_chat.whole import assemble
 
 openai_streaming = pytest.importorskip("openai.lib.streaming.chat._completions")
 from openai._models import construct_type  # noqa: E402

@@ -22,7 +22,7 @@ from streamtape.cli._common import friendly
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
 from streamtape.core.stats import percentiles
-from streamtape.formats.openai_chat.assembler import assemble
+from streamtape.formats import assemble
 from streamtape.simulator.app import UpstreamServer
 from streamtape.transport import RecordingTransport, ReplayTransport
 

@@ -86,7 +86,7 @@ def cat(cassette: str, index: int) -> None:
 @friendly
 def decode(cassette: str, index: int) -> None:
     """Reassemble exchange INDEX into a full completion object and print it as JSON."""
-    from streamtape.formats.openai_chat.assembler import assemble
+    from streamtape.formats import assemble
 
     exchange = _pick(existing(cassette), index)
     completion = assemble(exchange)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from streamtape.formats.openai_chat import assembler as openai_chat
-from streamtape.formats.openai_chat.assembler import Assembler, Completion, assemble
+from streamtape.formats.openai_chat import whole as openai_chat
+from streamtape.formats.openai_chat.assembler import Assembler, Completion
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
 from streamtape.formats.openai_chat.summarize import summarize_chat, summarize_text
+from streamtape.formats.openai_chat.whole import assemble
 from streamtape.formats.summary import Summary, register_summarizer, summarize
 
 register_summarizer(ChatCompletion, summarize_chat)

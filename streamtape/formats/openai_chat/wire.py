@@ -156,6 +156,30 @@ def _split(obj: JSONDict, cls: type[msgspec.Struct]) -> JSONDict | None:
     return extra or None
 
 
+_ChoiceExtras = tuple[
+    JSONDict | None, JSONDict | None, JSONDict | None, list[tuple[JSONDict | None, JSONDict | None]]
+]
+
+
+def _split_choice(ch: JSONDict) -> _ChoiceExtras:
+    """Pull the unknown keys out of one raw choice: (choice, delta, function_call, tools)."""
+    cex = _split(ch, ChunkChoice)
+    dex = fcx = None
+    tex: list[tuple[JSONDict | None, JSONDict | None]] = []
+    delta = ch.get("delta")
+    if isinstance(delta, dict):
+        dex = _split(delta, Delta)
+        fc = delta.get("function_call")
+        fcx = _split(fc, FunctionDelta) if isinstance(fc, dict) else None
+        tcs = delta.get("tool_calls")
+        for tc in tcs if isinstance(tcs, list) else ():
+            if isinstance(tc, dict):
+                fn = tc.get("function")
+                fnx = _split(fn, FunctionDelta) if isinstance(fn, dict) else None
+                tex.append((_split(tc, ToolCallDelta), fnx))
+    return cex, dex, fcx, tex
+
+
 def decode_chunk_lenient(payload: bytes) -> tuple[Chunk, bool]:
     """Decode a payload that the strict decoder refused.
 
@@ -176,26 +200,12 @@ def decode_chunk_lenient(payload: bytes) -> tuple[Chunk, bool]:
     # Pull extras out level by level (convert() would refuse them), remembering them
     # in order so they can be put back on the converted Structs.
     top = _split(raw, Chunk)
-    levels: list[tuple[Any, ...]] = []
     choices = raw.get("choices")
-    for ch in choices if isinstance(choices, list) else ():
-        if not isinstance(ch, dict):
-            continue
-        cex = _split(ch, ChunkChoice)
-        dex = fcx = None
-        tex: list[tuple[JSONDict | None, JSONDict | None]] = []
-        delta = ch.get("delta")
-        if isinstance(delta, dict):
-            dex = _split(delta, Delta)
-            fc = delta.get("function_call")
-            fcx = _split(fc, FunctionDelta) if isinstance(fc, dict) else None
-            tcs = delta.get("tool_calls")
-            for tc in tcs if isinstance(tcs, list) else ():
-                if isinstance(tc, dict):
-                    fn = tc.get("function")
-                    fnx = _split(fn, FunctionDelta) if isinstance(fn, dict) else None
-                    tex.append((_split(tc, ToolCallDelta), fnx))
-        levels.append((cex, dex, fcx, tex))
+    levels = [
+        _split_choice(ch)
+        for ch in (choices if isinstance(choices, list) else ())
+        if isinstance(ch, dict)
+    ]
     chunk = msgspec.convert(raw, Chunk)
     chunk.extra = top
     for ch_s, (cex, dex, fcx, tex) in zip(chunk.choices or [], levels, strict=False):
