@@ -93,7 +93,14 @@ def _non_stream(body: bytes) -> Completion | None:
             )
         )
         return result
-    return completion_from_dict(obj)
+    try:
+        return completion_from_dict(obj)
+    except msgspec.ValidationError as exc:
+        result = ChatCompletion(outcome=StreamOutcome(streamed=False))
+        result.outcome.problems.append(
+            Problem(kind="invalid_chunk", message=f"the body is not a completion: {exc}", offset=0)
+        )
+        return result
 
 
 _DONE_SEP = b"\n\ndata: [DONE]"
