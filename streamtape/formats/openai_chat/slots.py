@@ -8,6 +8,7 @@ crashes. The assembler owns the slots; nothing else touches them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from streamtape.formats.openai_chat.results import (
@@ -107,6 +108,24 @@ class Tool:
         self.extra: JSONDict | None = None
         self.fn_extra: JSONDict | None = None
 
+    def add_function(self, fn: FunctionDelta) -> None:
+        """A ``function`` fragment: the first name stays, arguments concatenate."""
+        self.has_fn = True
+        if fn.name and self.name is None:
+            self.name = fn.name
+        if fn.arguments:
+            self.args.append(fn.arguments)
+        if fn.extra:
+            self.fn_extra = self.fn_extra if self.fn_extra is not None else {}
+            merge(self.fn_extra, fn.extra)
+
+    def function(self, fix: Callable[[str], str]) -> FunctionCall:
+        return FunctionCall(
+            name=self.name,
+            arguments=fix("".join(self.args)),
+            extra=copy_json(self.fn_extra) if self.fn_extra else None,
+        )
+
 
 class ChatSlot:
     """One chat choice being accumulated; strings are kept as parts, joined at the end."""
@@ -119,11 +138,8 @@ class ChatSlot:
         "content_list",
         "dextra",
         "extra",
-        "fc_args",
-        "fc_extra",
-        "fc_name",
+        "fc",
         "finish_reason",
-        "has_fc",
         "index",
         "logprobs",
         "reasoning",
@@ -143,10 +159,7 @@ class ChatSlot:
         self.reasoning: list[str] | None = None
         self.tools: list[Tool] = []
         self.by_index: dict[int, Tool] = {}
-        self.fc_name: str | None = None
-        self.fc_args: list[str] = []
-        self.fc_extra: JSONDict | None = None
-        self.has_fc = False
+        self.fc: Tool | None = None  # the legacy function_call, accumulated like a tool's
         self.audio: JSONDict | None = None
         self.annotations: list[Any] | None = None
         self.dextra: JSONDict | None = None
@@ -201,21 +214,16 @@ class ChatSlot:
 
     def _function_call(self, fc: FunctionDelta) -> None:
         """The legacy ``function_call``: first name, arguments concatenated."""
-        self.has_fc = True
-        if fc.name and self.fc_name is None:
-            self.fc_name = fc.name
-        if fc.arguments:
-            self.fc_args.append(fc.arguments)
-        if fc.extra:
-            self.fc_extra = self.fc_extra or {}
-            merge(self.fc_extra, fc.extra)
+        if self.fc is None:
+            self.fc = Tool(None)
+        self.fc.add_function(fc)
 
     def _tool(
         self,
         wire: int | None,
         tid: str | None,
         ttype: str | None,
-        fn: Any,
+        fn: FunctionDelta | None,
         extra: JSONDict | None,
     ) -> None:
         """Route one fragment to its call: by index, or by id when the index is missing
@@ -237,14 +245,7 @@ class ChatSlot:
         if ttype and tool.type is None:
             tool.type = ttype
         if fn is not None:
-            tool.has_fn = True
-            if fn.name and tool.name is None:
-                tool.name = fn.name
-            if fn.arguments:
-                tool.args.append(fn.arguments)
-            if fn.extra:
-                tool.fn_extra = tool.fn_extra if tool.fn_extra is not None else {}
-                merge(tool.fn_extra, fn.extra)
+            tool.add_function(fn)
         if extra:
             tool.extra = tool.extra if tool.extra is not None else {}
             merge(tool.extra, extra)
@@ -295,23 +296,13 @@ class ChatSlot:
                     index=i,
                     id=t.id,
                     type=t.type or "function",
-                    function=FunctionCall(
-                        name=t.name,
-                        arguments=f("".join(t.args)),
-                        extra=copy_json(t.fn_extra) if t.fn_extra else None,
-                    )
-                    if t.has_fn
-                    else None,
+                    function=t.function(f) if t.has_fn else None,
                     extra=copy_json(t.extra) if t.extra else None,
                 )
                 for i, t in enumerate(tools)
             ]
-        if self.has_fc:
-            msg.function_call = FunctionCall(
-                name=self.fc_name,
-                arguments=f("".join(self.fc_args)),
-                extra=copy_json(self.fc_extra) if self.fc_extra else None,
-            )
+        if self.fc is not None:
+            msg.function_call = self.fc.function(f)
         if self.audio is not None:
             msg.audio = copy_json(self.audio)
         if self.annotations is not None:
