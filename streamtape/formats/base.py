@@ -30,7 +30,9 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     surrogates), ``missing_done``, ``truncated_tail`` (the last event had no blank line
     after it), ``after_done`` (events after ``[DONE]``), ``skipped_chunk`` (an ``object``
     that is not a chunk of this stream, e.g. Azure's filter placeholder),
-    ``transport`` (the recorded exchange ended in an error), ``empty`` (no chunk at all).
+    ``transport`` (the recorded exchange ended in an error), ``empty`` (no chunk at all),
+    ``invalid_sse`` (the bytes broke an SSE limit), ``invalid_utf8`` (a payload that is
+    not UTF-8, read with U+FFFD in place of the bad bytes). Formats add their own.
     """
 
     kind: str
@@ -43,12 +45,27 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """Arrival time of the event, when the reads were timed."""
 
 
+BAD_PROBLEMS = frozenset(
+    {
+        "error_event",
+        "invalid_json",
+        "invalid_chunk",
+        "invalid_sse",
+        "invalid_utf8",
+        "truncated_tail",
+        "transport",
+        "empty",
+    }
+)
+"""Problem kinds that mean the response is not a complete, well-formed one (``ok`` is false)."""
+
+
 class StreamOutcome(msgspec.Struct, kw_only=True):
     """How the stream ended; not part of the OpenAI-shaped output.
 
-    ``ok`` is true when ``[DONE]`` (or a whole non-stream body) arrived and no
-    ``error_event``, ``invalid_json``, ``invalid_chunk``, ``truncated_tail`` or
-    ``transport`` problem was seen.
+    ``ok`` is true when the stream's last event (``[DONE]``, ``message_stop``,
+    ``response.completed``) or a whole non-stream body arrived and no problem of a
+    `BAD_PROBLEMS` kind was seen (a stream with no chunk at all is ``empty``).
     """
 
     done: bool = False
@@ -69,8 +86,12 @@ class StreamOutcome(msgspec.Struct, kw_only=True):
 
     @property
     def ok(self) -> bool:
-        bad = {"error_event", "invalid_json", "invalid_chunk", "truncated_tail", "transport"}
-        return self.done and self.error is None and not any(p.kind in bad for p in self.problems)
+        """A complete, well-formed response: it ended as its format ends, nothing broke."""
+        return (
+            self.done
+            and self.error is None
+            and not any(p.kind in BAD_PROBLEMS for p in self.problems)
+        )
 
 
 def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange | None]:

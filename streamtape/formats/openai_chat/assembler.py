@@ -107,15 +107,22 @@ class Assembler:
                 return
             if used_json:
                 self._fix = True
-                self.note(
-                    "json_fallback",
-                    "msgspec rejected this JSON (NaN, Infinity or a lone surrogate); "
-                    "read it with json.loads",
-                    event_index,
-                    offset,
-                    t_ns,
-                )
+                self._note_fallback(chunk, event_index, offset, t_ns)
         self._feed_chunk(decoded, event_index, offset, t_ns)
+
+    def _note_fallback(
+        self, chunk: bytes, event_index: int | None, offset: int | None, t_ns: int | None
+    ) -> None:
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = (
+                f"the payload is not UTF-8 ({exc.reason} at byte {exc.start}); read with U+FFFD"
+            )
+            self.note("invalid_utf8", message, event_index, offset, t_ns)
+            return
+        message = "msgspec rejected this JSON (NaN, Infinity or a lone surrogate); read it with json.loads"
+        self.note("json_fallback", message, event_index, offset, t_ns)
 
     def feed_event(
         self,

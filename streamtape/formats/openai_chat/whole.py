@@ -10,6 +10,7 @@ parser and per-chunk decoding, which give exact offsets.
 from __future__ import annotations
 
 import io
+import json
 from itertools import repeat
 from typing import Any
 
@@ -71,11 +72,13 @@ def _non_stream(body: bytes) -> Completion | None:
     """A body that is one JSON value: a non-stream completion or an error (E34)."""
     try:
         obj: Any = msgspec.json.decode(body.lstrip().removeprefix(b"\xef\xbb\xbf"))
+    except RecursionError:
+        return _invalid_body("the body nests JSON too deeply to decode")
     except msgspec.DecodeError:
         try:
-            import json
-
             obj = json.loads(body.decode("utf-8-sig"))
+        except RecursionError:
+            return _invalid_body("the body nests JSON too deeply to decode")
         except ValueError:
             return None  # e.g. bare JSON lines (E4): let the SSE path report it
     if not isinstance(obj, dict):
@@ -96,11 +99,14 @@ def _non_stream(body: bytes) -> Completion | None:
     try:
         return completion_from_dict(obj)
     except msgspec.ValidationError as exc:
-        result = ChatCompletion(outcome=StreamOutcome(streamed=False))
-        result.outcome.problems.append(
-            Problem(kind="invalid_chunk", message=f"the body is not a completion: {exc}", offset=0)
-        )
-        return result
+        return _invalid_body(f"the body is not a completion: {exc}", kind="invalid_chunk")
+
+
+def _invalid_body(message: str, kind: str = "invalid_json") -> ChatCompletion:
+    """A non-stream body that cannot be read: an empty result saying why."""
+    result = ChatCompletion(outcome=StreamOutcome(streamed=False))
+    result.outcome.problems.append(Problem(kind=kind, message=message, offset=0))
+    return result
 
 
 _DONE_SEP = b"\n\ndata: [DONE]"
