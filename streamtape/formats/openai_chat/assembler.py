@@ -121,7 +121,8 @@ class Assembler:
             )
             self.note("invalid_utf8", message, event_index, offset, t_ns)
             return
-        message = "msgspec rejected this JSON (NaN, Infinity or a lone surrogate); read it with json.loads"
+        message = "msgspec rejected this JSON (NaN, Infinity or a lone surrogate); "
+        message += "read it with json.loads"
         self.note("json_fallback", message, event_index, offset, t_ns)
 
     def feed_event(
