@@ -190,28 +190,34 @@ class Assembler:
             out.t_last_ns = t_ns
 
     def feed_decoded(
-        self, chunks: list[Chunk] | list[TextChunk], *, first: Chunk | None = None
+        self,
+        chunks: list[Chunk] | list[TextChunk],
+        *,
+        first_index: int = 0,
+        text: bool = False,
+        first: Chunk | None = None,
     ) -> None:
-        """Feed a whole stream decoded at once: the whole-body fast path's one entry.
+        """Feed chunks decoded many at once: the whole-body fast path's one entry.
 
-        The event index of a chunk is its position. ``chunks`` are `Chunk` values, or,
-        for a ``text_completion`` stream, the smaller `TextChunk` values with ``first``
-        being ``chunks[0]`` decoded as a `Chunk` (it starts the stream: id, model...).
+        ``first_index`` is the event index of ``chunks[0]`` (a body may come in several
+        windows). ``chunks`` are `Chunk` values, or with ``text`` the smaller
+        `TextChunk` values of a ``text_completion`` stream, whose first window passes
+        ``first``: its first chunk decoded as a `Chunk` (it starts the stream: id, model...).
         """
-        if first is not None:
+        if text:
             self._feed_text_fast(first, cast("list[TextChunk]", chunks))
         else:
-            self._feed_many(cast("list[Chunk]", chunks))
+            self._feed_many(cast("list[Chunk]", chunks), first_index)
 
-    def _feed_many(self, chunks: list[Chunk]) -> None:
-        """Feed a decoded stream at once; event index = position (the fast path)."""
+    def _feed_many(self, chunks: list[Chunk], first_index: int) -> None:
+        """Feed decoded chunks at once; event index = position from ``first_index``."""
         i, n = 0, len(chunks)
         while i < n and not self._started:
-            self._feed_chunk(chunks[i], i, None, None)
+            self._feed_chunk(chunks[i], first_index + i, None, None)
             i += 1
         if i < n:
             apply = self._apply_text if self._text else self._apply_chat
-            self.outcome.chunks += apply(chunks[i:] if i else chunks, i)
+            self.outcome.chunks += apply(chunks[i:] if i else chunks, first_index + i)
 
     def _odd(self, chunk: Chunk, index: int | None, offset: int | None, t_ns: int | None) -> bool:
         """The uncommon chunks: errors, the first chunk, a foreign ``object``.
@@ -341,15 +347,17 @@ class Assembler:
                 self._fingerprint = chunk.system_fingerprint
         return applied
 
-    def _feed_text_fast(self, first: Chunk, chunks: list[TextChunk]) -> None:
-        """Feed a whole decoded ``text_completion`` stream (the fast path).
+    def _feed_text_fast(self, first: Chunk | None, chunks: list[TextChunk]) -> None:
+        """Feed a window of a decoded ``text_completion`` stream (the fast path).
 
-        ``first`` is ``chunks[0]`` decoded as a :class:`Chunk`, with ``object`` equal to
+        ``first`` (given for the first window only) is ``chunks[0]`` decoded as a
+        :class:`Chunk`, with ``object`` equal to
         ``"text_completion"`` and no ``error``; the decoder has refused any other
         ``object`` value, so every chunk is assembled, as :meth:`_apply_text` would.
         The loop is written flat for the usual chunk of exactly one choice.
         """
-        self._odd(first, 0, None, None)  # starts the text stream: id, created, model...
+        if first is not None:
+            self._odd(first, 0, None, None)  # starts the text stream: id, created, model...
         slot: TextSlot | None = None
         last: object = _NEVER  # the ``index`` object ``slot`` was looked up for
         texts: list[str] = []  # slot.text

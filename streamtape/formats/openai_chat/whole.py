@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
 
 import msgspec
 
 from streamtape.core.exchange import Read
-from streamtape.core.sse import SSEParser
+from streamtape.core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent, SSEParser
 from streamtape.errors import SSEError
 from streamtape.formats.base import (
     Problem,
@@ -109,69 +110,54 @@ def _invalid_body(message: str, kind: str = "invalid_json") -> ChatCompletion:
     return result
 
 
+_WINDOW = 1 << 20
+"""Bytes of body per decode window (fast path) and per parser feed (event-by-event path)."""
+_MAX_EVENT = DEFAULT_MAX_EVENT_BYTES
 _DONE_SEP = b"\n\ndata: [DONE]"
 _SEP = b"\n\ndata: "
 
 
 def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
     """The common shape, ``data: {json}\\n\\n`` events then ``data: [DONE]``, in a few
-    C-level passes and one typed decode. Returns None when the body is anything else."""
+    C-level passes and one typed decode per window. None when the body is anything else.
+
+    Windows of about `_WINDOW` bytes keep memory linear in the result rather than in
+    the number of events (a million tiny events never live as a million decoded chunks).
+    """
     if not body.startswith(b"data: {"):
         return None
     k = body.rfind(_DONE_SEP)
     if k < 0 or body[k + 2 :].rstrip(b"\n") != b"data: [DONE]" or b"\r" in body:
         return None
-    # Expect one line per event: data line, blank line, data line..., then the lines of
-    # ``data: [DONE]`` and its newlines. ``readlines`` finds line ends with memchr, much
-    # faster than splitting on "\n\ndata: ". Each payload keeps its "\n" (JSON
-    # whitespace), so ``data`` lines need no second check for other lines.
-    lines = io.BytesIO(body).readlines()
-    end = len(lines) - max(len(body) - k - 14, 1)
-    datas = lines[0:end:2]
-    blanks = lines[1:end:2]
-    if len(datas) != len(blanks) or blanks.count(b"\n") != len(blanks):
-        return None  # an event with another line (event:, id:, a comment, more data)
-    payloads = list(map(bytes.removeprefix, datas, repeat(b"data: ")))
-    head = payloads[0]
-    payloads[0] = b"[" + head
-    payloads[-1] += b"]"
-    array = b",".join(payloads)
-    # The data lines hold the first k + 2 bytes but the n blank lines; the array has
-    # them less 6 bytes per removed prefix, plus brackets and commas. A line that is
-    # not ``data: ...`` keeps its bytes.
-    n = len(payloads)
-    if len(array) != k + 3 - 6 * n:
-        return None
     asm = Assembler()
-    n = _fast_text(asm, head, array)
-    if n < 0:
-        return None
-    if n == 0:
-        try:
-            chunks = CHUNKS_DECODER.decode(array)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+    window = _Window(io.BytesIO(body), k + 2)
+    n = 0
+    text: bool | None = None
+    while True:
+        got = window.next()
+        if got is None:
             return None
-        asm.feed_decoded(chunks)
-        n = len(chunks)
+        head, array, count = got
+        if not count:
+            break
+        if text is None:
+            text = _is_text_stream(head)
+            first = CHUNK_DECODER.decode(head) if text else None
+        else:
+            first = None
+        try:
+            if text:
+                asm.feed_decoded(TEXT_CHUNKS_DECODER.decode(array), text=True, first=first)
+            else:
+                asm.feed_decoded(CHUNKS_DECODER.decode(array), first_index=n)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None  # something the typed path does not take: start over, event by event
+        n += count
     out = asm.outcome
     out.done = True
     out.events = n + 1
     if out.problems:
-        # Offsets are computed only when there is something to report.
-        starts = [0]
-        pos = 0
-        while True:
-            pos = body.find(_SEP, pos, k + 2)
-            if pos < 0:
-                break
-            starts.append(pos + 2)
-            pos += 2
-        out.problems = [
-            msgspec.structs.replace(p, offset=starts[p.event_index])
-            if p.event_index is not None
-            else p
-            for p in out.problems
-        ]
+        _place_problems(out, body, k)
     tt = read_times(reads)
     if tt is not None and n:
         out.t_first_ns = time_at(tt, body.find(b"\n\n") + 2)
@@ -179,47 +165,103 @@ def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
     return asm.finish()
 
 
-def _fast_text(asm: Assembler, head: bytes, array: bytes) -> int:
-    """Feed a ``text_completion`` stream to ``asm`` with the smaller text types.
+class _Window:
+    """The events part of a fast-path body, a window of lines at a time.
 
-    ``head`` is the first payload, ``array`` all of them as a JSON array. Returns how
-    many chunks were fed; 0 when this is not such a stream, or some chunk needs the
-    general path (unknown keys, another ``object``, an error...), with ``asm`` untouched;
-    -1 when the array is not valid JSON.
+    ``readlines`` finds line ends with memchr, much faster than splitting on
+    ``"\\n\\ndata: "``. Each payload keeps its ``"\\n"`` (JSON whitespace), so data
+    lines need no second check for other lines.
     """
+
+    def __init__(self, src: io.BytesIO, limit: int) -> None:
+        self.src = src
+        self.limit = limit  # the end of the last event's blank line
+
+    def next(self) -> tuple[bytes, bytes, int] | None:
+        """(first payload, the window's payloads as a JSON array, how many); None: not the shape.
+
+        An empty window (count 0) means the events are over.
+        """
+        src = self.src
+        start = src.tell()
+        if start >= self.limit:
+            return b"", b"", 0
+        lines = src.readlines(_WINDOW)
+        if len(lines) % 2:
+            lines.append(src.readline())  # keep a data line with its blank line
+        over = src.tell() - self.limit
+        while over > 0 and lines:
+            over -= len(lines.pop())  # the lines of ``data: [DONE]``
+        if over:
+            return None
+        datas = lines[0::2]
+        blanks = lines[1::2]
+        if len(datas) != len(blanks) or blanks.count(b"\n") != len(blanks) or not datas:
+            return None  # an event with another line (event:, id:, a comment, more data)
+        count = len(datas)
+        data_bytes = min(src.tell(), self.limit) - start - count
+        if data_bytes > _MAX_EVENT and max(map(len, datas)) >= _MAX_EVENT:
+            return None  # the event size cap: the SSE path reports it
+        payloads = list(map(bytes.removeprefix, datas, repeat(b"data: ")))
+        head = payloads[0]
+        payloads[0] = b"[" + head
+        payloads[-1] += b"]"
+        array = b",".join(payloads)
+        # Less 6 bytes per removed prefix, plus brackets and commas: a line that is not
+        # ``data: ...`` keeps its bytes and breaks the count.
+        if len(array) != data_bytes - 5 * count + 1:
+            return None
+        return head, array, count
+
+
+def _is_text_stream(head: bytes) -> bool:
+    """Whether the first payload starts a ``text_completion`` stream the text types can take."""
     if b"text_completion" not in head:
-        return 0
+        return False
     try:
         first = CHUNK_DECODER.decode(head)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return 0
-    if first.object != "text_completion" or first.error:
-        return 0
-    try:
-        chunks = TEXT_CHUNKS_DECODER.decode(array)
-    except msgspec.ValidationError:
-        return 0
-    except msgspec.DecodeError:
-        return -1
-    asm.feed_decoded(chunks, first=first)
-    return len(chunks)
+        return False
+    return first.object == "text_completion" and not first.error
+
+
+def _place_problems(out: StreamOutcome, body: bytes, k: int) -> None:
+    """Give the fast path's problems their byte offsets (computed only when there are any)."""
+    starts = [0]
+    pos = 0
+    while True:
+        pos = body.find(_SEP, pos, k + 2)
+        if pos < 0:
+            break
+        starts.append(pos + 2)
+        pos += 2
+    out.problems = [
+        msgspec.structs.replace(p, offset=starts[p.event_index]) if p.event_index is not None else p
+        for p in out.problems
+    ]
 
 
 def _slow(body: bytes, reads: list[Read] | None) -> Completion:
     """Event by event through the SSE parser: exact offsets, timing, every fault."""
     parser = SSEParser()
-    events = []
     asm = Assembler()
+    index = 0
+    pieces: Iterable[tuple[bytes, int | None]] = (
+        ((r.data, r.t_ns) for r in reads)
+        if reads
+        else ((body[i : i + _WINDOW], None) for i in range(0, len(body), _WINDOW))
+    )
     try:
-        if reads:
-            for r in reads:
-                events.extend(parser.feed(r.data, r.t_ns))
-        else:
-            events.extend(parser.feed(body))
-        events.extend(parser.finish())
+        for data, t_ns in pieces:  # events go to the assembler read by read: bounded memory
+            index = _feed_events(asm, parser.feed(data, t_ns), index)
+        _feed_events(asm, parser.finish(), index)
     except SSEError as exc:
         asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
-    index = 0
+    return asm.finish()
+
+
+def _feed_events(asm: Assembler, events: list[SSEEvent], index: int) -> int:
+    """Feed parsed events that carry data; return the next event index."""
     for ev in events:
         if not ev.data:
             continue
@@ -228,4 +270,4 @@ def _slow(body: bytes, reads: list[Read] | None) -> Completion:
             ev.data, index, event=ev.event, offset=ev.start, t_ns=t, complete=ev.complete
         )
         index += 1
-    return asm.finish()
+    return index
