@@ -21,18 +21,22 @@ from streamtape.simulator.app import FAULT_HEADER, GZIP_HEADER, DemoUpstream, Up
 
 AUTH = {"authorization": "Bearer sk-test-determinism"}
 HI = [{"role": "user", "content": "Say hello."}]
-WEATHER = {
+TRIP = {  # every kind of JSON-schema node the tool-call arguments are made from
     "type": "function",
     "function": {
-        "name": "get_weather",
+        "name": "book_trip",
         "parameters": {
             "type": "object",
             "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                "days": {"type": "integer"},
-                "hourly": {"type": "boolean"},
-                "tags": {"type": "array", "items": {"type": "string"}},
+                "destination_city": {"type": "string"},
+                "nights": {"type": "integer"},
+                "budget": {"type": "number"},
+                "refundable": {"type": "boolean"},
+                "notes": {"type": ["null", "string"]},
+                "nothing": {"type": "null"},
+                "class": {"enum": ["economy", "business"]},
+                "stops": {"type": "array", "items": {"type": "string"}},
+                "traveller": {"properties": {"name": {}, "age": {"type": "integer"}}},
             },
         },
     },
@@ -45,7 +49,7 @@ STOCK = {
     },
 }
 
-PLANS: dict[str, tuple[dict[str, Any], str | None]] = {
+PLANS: dict[str, tuple[dict[str, Any], str | list[str] | None]] = {
     "chat": ({"model": "gpt-4o", "messages": HI, "stream": True}, None),
     "chat-n2-logprobs-usage": (
         {
@@ -61,15 +65,29 @@ PLANS: dict[str, tuple[dict[str, Any], str | None]] = {
         None,
     ),
     "chat-tools": (
-        {"model": "gpt-4o-mini", "messages": HI, "stream": True, "tools": [WEATHER, STOCK]},
+        {"model": "gpt-4o-mini", "messages": HI, "stream": True, "tools": [TRIP, STOCK]},
         None,
+    ),
+    "chat-tools-mid-stream-error-comments": (
+        {"messages": HI, "stream": True, "tools": [STOCK]},
+        ["mid-stream-error", "comments"],
     ),
     "chat-forced-tool": (
         {
             "messages": HI,
             "stream": True,
-            "tools": [WEATHER, STOCK],
+            "tools": [TRIP, STOCK],
             "tool_choice": {"type": "function", "function": {"name": "get_stock_price"}},
+        },
+        None,
+    ),
+    "chat-tool-choice-none-after-tool-result": (
+        {
+            "messages": [*HI, {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}],
+            "stream": True,
+            "tools": [TRIP],
+            "tool_choice": "none",
+            "max_completion_tokens": 9,
         },
         None,
     ),
@@ -111,13 +129,15 @@ PLAN_DIGESTS = {
     "chat-all-shape-faults": "211518b61293f351",
     "chat-comments": "2fd31cbea30c3faf",
     "chat-drop": "300abcf6bf6ae3d7",
-    "chat-forced-tool": "b2e0d72fcf42065d",
+    "chat-forced-tool": "e9eb3af32ea5d23e",
     "chat-mid-stream-error": "c46d1c6599b4c81b",
     "chat-n2-logprobs-usage": "ad725ec97e176110",
     "chat-no-done-crlf": "4cc36697caea0ecf",
     "chat-refusal-logprobs": "56f17adab2562a2f",
     "chat-stall": "300abcf6bf6ae3d7",
-    "chat-tools": "67db6d537f41f4f6",
+    "chat-tool-choice-none-after-tool-result": "1c98ca387c7e9b82",
+    "chat-tools": "baae01c5a3bc6900",
+    "chat-tools-mid-stream-error-comments": "784712b6b62fcad0",
     "completion": "88defcdc511f31fc",
     "completion-token-prompt-comments": "bc069254323de809",
     "completion-two-prompts-logprobs": "d3e7ca4b66825762",
@@ -160,7 +180,7 @@ def multipart(**fields: tuple[str | None, bytes]) -> dict[str, Any]:
 def exchanges(http: httpx.Client) -> Iterator[tuple[str, httpx.Response]]:
     """One pass over every endpoint and error the simulator answers with a whole body."""
     yield "chat", http.post("/chat/completions", json={"messages": HI, "n": 2, "logprobs": True})
-    tools = {"messages": HI, "tools": [WEATHER, STOCK], "parallel_tool_calls": False}
+    tools = {"messages": HI, "tools": [TRIP, STOCK], "parallel_tool_calls": False}
     yield "chat-tools", http.post("/chat/completions", json=tools)
     yield "completion", http.post("/completions", json={"prompt": ["a", "b"], "logprobs": 1})
     embed = {"input": ["one", [1, 2]], "dimensions": 8}
@@ -219,7 +239,7 @@ def whole_digest(response: httpx.Response) -> str:
 
 WHOLE_DIGESTS = [
     ("chat", "ff50e68d8b8c4209"),
-    ("chat-tools", "0619c49bec6332a3"),
+    ("chat-tools", "a824fc4d9977df3c"),
     ("completion", "24cb7d6de6f01f17"),
     ("embeddings", "806e1f47fcfa625c"),
     ("embeddings-b64", "b65d170dd32031dc"),
