@@ -40,6 +40,7 @@ from streamtape.simulator.asgi import (
 from streamtape.simulator.routing import (
     FAULT_HEADER,
     FAULTS,
+    Call,
     Route,
     parse_faults,
     route,
@@ -78,8 +79,8 @@ class DemoUpstream:
         self._tasks = endpoints.TaskQueue()
         self._interrupts = StreamInterrupts()
         self.routes: list[Route] = [
-            Route("POST", "/v1/chat/completions", lambda c: chat.respond(c, self.max_tokens_cap)),
-            Route("POST", "/v1/completions", lambda c: completions.respond(c, self.max_tokens_cap)),
+            Route("POST", "/v1/chat/completions", self._chat),
+            Route("POST", "/v1/completions", self._completions),
             Route("POST", "/v1/embeddings", endpoints.embeddings),
             Route("GET", "/v1/models", endpoints.list_models),
             Route("GET", "/v1/models/{id:path}", endpoints.get_model),
@@ -92,11 +93,7 @@ class DemoUpstream:
             Route("*", "/v1/files/{id}", self._files.file),
             Route("*", "/v1/files/{id}/content", self._files.content),
             Route("POST", "/v1/tasks", self._tasks.create),
-            Route(
-                "GET",
-                "/v1/tasks/{id}",
-                lambda c: self._tasks.poll(c, self.task_polls, self.max_tokens_cap),
-            ),
+            Route("GET", "/v1/tasks/{id}", self._poll_task),
         ]
         """Tried in order, the first match answers; add a route with one line here."""
 
@@ -155,6 +152,17 @@ class DemoUpstream:
 
     def _handle(self, request: Request) -> Response:
         return route(self.routes, request)
+
+    # The handlers that depend on the app's settings (read per request, as before).
+
+    def _chat(self, call: Call) -> Response:
+        return chat.respond(call, self.max_tokens_cap)
+
+    def _completions(self, call: Call) -> Response:
+        return completions.respond(call, self.max_tokens_cap)
+
+    def _poll_task(self, call: Call) -> Response:
+        return self._tasks.poll(call, self.task_polls, self.max_tokens_cap)
 
     def _scale(self, delay: float) -> float:
         return 0.0 if math.isinf(self.speed) else delay / self.speed

@@ -10,6 +10,7 @@ and the first route that matches wins. Streamed handlers pass their clean schedu
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -65,20 +66,18 @@ class Route:
 
 
 _PARAM_RE = re.compile(r"\{(\w+)(:path)?\}")
-_COMPILED: dict[str, re.Pattern[str]] = {}
 
 
+@functools.cache
 def _compile(pattern: str) -> re.Pattern[str]:
-    compiled = _COMPILED.get(pattern)
-    if compiled is None:
-        parts = _PARAM_RE.split(pattern)
-        regex = ""
-        for i in range(0, len(parts), 3):  # literal, name, ":path" or None, literal, ...
-            regex += re.escape(parts[i])
-            if i + 1 < len(parts):
-                regex += f"(?P<{parts[i + 1]}>{'.+' if parts[i + 2] else '[^/]+'})"
-        compiled = _COMPILED[pattern] = re.compile(regex)
-    return compiled
+    """``/v1/files/{id}`` -> ``/v1/files/(?P<id>[^/]+)``; ``{id:path}`` takes slashes too."""
+    parts = _PARAM_RE.split(pattern)
+    regex = ""
+    for i in range(0, len(parts), 3):  # literal, name, ":path" or None, literal, ...
+        regex += re.escape(parts[i])
+        if i + 1 < len(parts):
+            regex += f"(?P<{parts[i + 1]}>{'.+' if parts[i + 2] else '[^/]+'})"
+    return re.compile(regex)
 
 
 def parse_faults(fault: str | Iterable[str] | None) -> frozenset[str]:
