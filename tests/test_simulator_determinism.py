@@ -222,6 +222,21 @@ def exchanges(http: httpx.Client) -> Iterator[tuple[str, httpx.Response]]:
         http.post("/chat/completions", json={"messages": HI}, headers={"authorization": ""}),
     )
     yield "404", http.get("/nope")
+    # The edges of the route table: methods, trailing slashes, parameters with slashes.
+    yield "models-slash", http.get("/models/")
+    yield "model-with-slash", http.get("/models/org/name")
+    yield "models-post", http.post("/models/gpt-4o")
+    yield "files-put", http.put("/files")
+    keep = http.post("/files", **multipart(purpose=(None, b"x"), file=("k.txt", b"keep")))
+    kept = keep.json()["id"]
+    yield "file-post", http.post(f"/files/{kept}")
+    yield "file-content-delete", http.delete(f"/files/{kept}/content")
+    yield "file-content-slash", http.get(f"/files/{kept}/content/")
+    yield "file-nested", http.get(f"/files/{kept}/content/more")
+    yield "file-missing-post", http.post("/files/file-nope")
+    yield "tasks-get", http.get("/tasks")
+    yield "task-delete", http.delete("/tasks/task_nope")
+    yield "chat-get", http.get("/chat/completions")
     yield "400-json", http.post("/chat/completions", content=b"{nope")
     yield "400-fault", http.post("/models", headers={FAULT_HEADER: "explode"})
     yield "429", http.post("/chat/completions", json={}, headers={FAULT_HEADER: "http-429"})
@@ -282,6 +297,18 @@ WHOLE_DIGESTS = [
     ("gzip", "5ddfb21516ad0fb8"),
     ("401", "f6c1e66066327c7d"),
     ("404", "c743d4ef51284ce8"),
+    ("models-slash", "fc764caa009cd871"),
+    ("model-with-slash", "9b5ee2df2bebe40e"),
+    ("models-post", "d1ab50f8c8cdc742"),
+    ("files-put", "9782cb87c3c6d4bf"),
+    ("file-post", "ca0face24224fdb8"),
+    ("file-content-delete", "b089e2aff5e04c58"),
+    ("file-content-slash", "c03fe12b9b19273b"),
+    ("file-nested", "4ac5a227bbb3762a"),
+    ("file-missing-post", "74e6bce1bb83a311"),
+    ("tasks-get", "9ac2a3139d00f016"),
+    ("task-delete", "9e05c96a4b94049f"),
+    ("chat-get", "c96f13c2ac8dac6d"),
     ("400-json", "0a494dfcb8cd9989"),
     ("400-fault", "8549a86be74b4e88"),
     ("429", "c233937da63a4c5f"),
