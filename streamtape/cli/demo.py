@@ -1,6 +1,6 @@
 """`streamtape demo`: the whole job on a built-in upstream, with no API key and no network.
 
-It records a simulated OpenAI-compatible API (``demo_upstream``) over loopback through
+It records a simulated OpenAI-compatible API (``streamtape.simulator``) over loopback through
 the recording transport (with the official openai SDK when it is installed), replays
 the cassette at the original pacing, reassembles every stream, and reports what a user
 wants to know: what was recorded, how small the cassette is, time to first token,
