@@ -618,12 +618,12 @@ def test_a_v1_file_written_by_0_1_0_reads_identically() -> None:
 
 def test_records_written_today_are_byte_identical_to_v1_records() -> None:
     """The same exchange encodes to the very bytes 0.1.0 wrote (index and data frames)."""
-    from streamtape.core.cassette import DEFAULT_LEVEL, _Codec
+    from streamtape.core._codec import DEFAULT_LEVEL, Codec
 
     path = FIXTURES / "v1-written-by-0.1.0.tape"
     raw = path.read_bytes()
     tape = Cassette.open(path)
-    codec = _Codec(DEFAULT_LEVEL)
+    codec = Codec(DEFAULT_LEVEL)
     for entry in tape.entries():
         old = raw[entry.offset : entry.offset + entry.record_bytes]
         assert codec.exchange_record(tape.get(entry)) == old
