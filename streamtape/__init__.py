@@ -6,7 +6,15 @@ The public API lives here; everything else is an implementation detail that may 
 from __future__ import annotations
 
 from streamtape._version import __version__
-from streamtape.core.cassette import Cassette, Entry, TailReport, write_cassette
+from streamtape.core.cassette import (
+    Cassette,
+    Damage,
+    Entry,
+    RepairReport,
+    TailReport,
+    repair,
+    write_cassette,
+)
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
 from streamtape.core.match import Matcher
 from streamtape.core.pacing import Pacing
@@ -47,6 +55,7 @@ __all__ = [
     "CassetteVersionError",
     "ChatCompletion",
     "ConfigError",
+    "Damage",
     "Entry",
     "Exchange",
     "MatchConfigError",
@@ -62,6 +71,7 @@ __all__ = [
     "RecordingTransport",
     "RedactConfigError",
     "Redactor",
+    "RepairReport",
     "ReplayExhaustedError",
     "ReplayTransport",
     "SSEError",
@@ -75,5 +85,6 @@ __all__ = [
     "__version__",
     "assemble",
     "parse_sse",
+    "repair",
     "write_cassette",
 ]

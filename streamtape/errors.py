@@ -53,7 +53,10 @@ class CassetteCorruptError(CassetteError):
         self.path = path
         self.offset = offset
         self.reason = reason
-        super().__init__(f"{path}: corrupt cassette at byte {offset}: {reason}")
+        super().__init__(
+            f"{path}: corrupt cassette at byte {offset}: {reason} "
+            f"(`streamtape repair {path}` keeps every intact exchange)"
+        )
 
 
 class CassetteVersionError(CassetteError):

@@ -18,7 +18,7 @@ import zstandard
 
 from streamtape._version import __version__
 from streamtape.core.exchange import Exchange, Headers, Outcome, Read, RecordedRequest
-from streamtape.errors import CassetteCorruptError
+from streamtape.errors import CassetteCorruptError, CassetteError
 
 FORMAT_VERSION: Final = 1
 """The newest cassette format this module reads and the one it writes."""
@@ -35,6 +35,13 @@ KIND_EXCHANGE: Final = 1
 MAGIC_BYTES: Final = struct.pack("<I", RECORD_MAGIC)
 FRAME_HEAD = struct.Struct("<II")
 CRC = struct.Struct("<I")
+MAX_RECORD_BYTES: Final = 1 << 30
+"""The largest record (decompressed) a writer writes and a reader accepts: 1 GiB.
+
+A record holds both bodies of an exchange in memory at once, so this bounds what a
+damaged or hostile length field can make a reader allocate."""
+_PLAUSIBLE_RATIO: Final = 64
+"""Declared sizes past 64x the compressed bytes are decompressed as a stream."""
 MAX_INDEX_BYTES: Final = 1 << 20
 """Larger index payloads cannot come from a writer: the length field is damaged."""
 POOL_SIZE: Final = 8
@@ -230,6 +237,11 @@ class Codec:
 
     def exchange_record(self, ex: Exchange) -> bytes:
         raw = ENCODER.encode(to_disk(ex))
+        if len(raw) > MAX_RECORD_BYTES:
+            raise CassetteError(
+                f"an exchange of {len(raw)} bytes is larger than a cassette record may be "
+                f"({MAX_RECORD_BYTES} bytes); it was not recorded"
+            )
         data = self.compress(raw)
         reads = ex.reads
         index = ExchangeIndex(
@@ -251,13 +263,40 @@ class Codec:
 
 
 def decompress(path: str, at: int, ulen: int, data: bytes) -> bytes:
+    """The record's msgpack, never more memory than the file can plausibly hold.
+
+    A declared size past `MAX_RECORD_BYTES` is refused outright; one the compressed
+    bytes could not plausibly hold is decompressed as a stream, so a damaged or crafted
+    length costs what the frame really holds, not what it claims.
+    """
+    if ulen > MAX_RECORD_BYTES:
+        raise CassetteCorruptError(
+            path, at, f"data frame declares {ulen} bytes, past the {MAX_RECORD_BYTES}-byte limit"
+        )
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=ulen)
+        if ulen <= _PLAUSIBLE_RATIO * len(data) + (1 << 20):
+            raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=ulen)
+        else:
+            raw = _decompress_stream(data, ulen)
     except zstandard.ZstdError as e:
         raise CassetteCorruptError(path, at, f"data frame does not decompress: {e}") from None
     if len(raw) != ulen:
         raise CassetteCorruptError(path, at, f"data frame holds {len(raw)} bytes, not {ulen}")
     return raw
+
+
+def _decompress_stream(data: bytes, ulen: int) -> bytes:
+    """Decompress a MiB at a time, stopping one MiB past the declared size."""
+    parts: list[bytes] = []
+    total = 0
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        while total <= ulen:
+            chunk = reader.read(1 << 20)
+            if not chunk:
+                break
+            parts.append(chunk)
+            total += len(chunk)
+    return b"".join(parts)
 
 
 def decode_exchange(path: str, at: int, index: ExchangeIndex, data: bytes) -> Exchange:

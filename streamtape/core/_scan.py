@@ -48,13 +48,31 @@ class TailReport(msgspec.Struct, frozen=True, kw_only=True):
         return f"cut tail at byte {self.offset} ({self.cut_bytes} bytes): {self.reason}"
 
 
+class Damage(msgspec.Struct, frozen=True, kw_only=True):
+    """A record that breaks the format, skipped by a reader told to go on past damage."""
+
+    offset: int
+    """Byte offset where the damaged record starts."""
+    skipped_bytes: int
+    """Bytes skipped, up to the next valid record (or the end of the file)."""
+    reason: str
+
+    def __str__(self) -> str:
+        skipped = f"{self.skipped_bytes} bytes skipped"
+        return f"damaged record at byte {self.offset} ({skipped}): {self.reason}"
+
+
 class Scan:
     """Walks the records of one open file, classifying every way it can end or break."""
 
-    def __init__(self, f: BinaryIO, path: str, start: int = 0) -> None:
+    def __init__(
+        self, f: BinaryIO, path: str, start: int = 0, *, skip_damaged: bool = False
+    ) -> None:
         self.f = f
         self.path = path
         self.start = start
+        self.skip_damaged = skip_damaged
+        self.damaged: list[Damage] = []
         self.size = os.fstat(f.fileno()).st_size
         self.tail: TailReport | None = None
         self.header: CassetteHeader | None = None
@@ -63,51 +81,76 @@ class Scan:
         return CassetteCorruptError(self.path, offset, reason)
 
     def records(self, with_data: bool) -> Iterator[tuple[int, Index, bytes | None]]:
-        """Yield (offset, index entry, compressed data or None) for every complete record."""
-        f, size = self.f, self.size
+        """Yield (offset, index entry, compressed data or None) for every complete record.
+
+        With ``skip_damaged``, a record that breaks the format is noted in ``damaged``
+        and the walk goes on at the next valid record frame.
+        """
         pos = self.start
-        f.seek(pos)
-        while pos < size:
-            first = pos == 0
-            head = f.read(8)
-            if len(head) < 8:
-                self.cut_or_raise(pos, head, "the file ends inside a record's frame header")
-                return
-            magic, n = FRAME_HEAD.unpack(head)
-            if magic != RECORD_MAGIC:
-                self.cut_or_raise(pos, head, f"expected a record frame, found magic {magic:#010x}")
-                return
-            if n < 4 or n > MAX_INDEX_BYTES:
-                if first:
-                    raise NotACassetteError(self.path, f"first frame declares {n} bytes")
-                raise self.corrupt(pos, f"index frame declares an impossible {n} bytes")
-            if pos + 8 + n > size:
-                self.cut(pos, f"index frame needs {n} bytes, {size - pos - 8} present")
-                return
-            payload = f.read(n)
-            index = self.decode_index(pos, payload, first)
-            data_at = pos + 8 + n
-            end = data_at + index.compressed_bytes if index is not None else data_at
-            if index is not None and end > size:
-                self.cut(
-                    pos,
-                    f"data frame needs {index.compressed_bytes} bytes, {size - data_at} present",
-                )
-                return
-            if index is None:  # an unknown kind: decode_index already moved past it
-                pos = f.tell()
+        self.f.seek(pos)
+        while pos < self.size:
+            try:
+                step = self.record(pos, with_data)
+            except CassetteCorruptError as exc:
+                if not self.skip_damaged:
+                    raise
+                pos = self.skip(pos, exc.reason)
                 continue
-            data: bytes | None = None
-            if with_data or isinstance(index, HeaderIndex):
-                data = f.read(index.compressed_bytes)
-                if zlib.crc32(data) != index.crc32:
-                    raise self.corrupt(data_at, "data frame checksum mismatch")
-                if isinstance(index, HeaderIndex):
-                    self.header = self.decode_header(data_at, index, data)
-            else:
-                f.seek(index.compressed_bytes, os.SEEK_CUR)
-            yield pos, index, data
-            pos = end
+            if step is None:
+                return
+            pos, item = step
+            if item is not None:
+                yield item
+
+    def skip(self, pos: int, reason: str) -> int:
+        """Note the damaged record at ``pos``; where the next valid record starts (or EOF)."""
+        nxt = self.next_record(pos + 1)
+        end = self.size if nxt is None else nxt
+        self.damaged.append(Damage(offset=pos, skipped_bytes=end - pos, reason=reason))
+        self.f.seek(end)
+        return end
+
+    def record(
+        self, pos: int, with_data: bool
+    ) -> tuple[int, tuple[int, Index, bytes | None] | None] | None:
+        """Read the record at ``pos``: (where the next starts, what to yield); None: the end."""
+        f, size = self.f, self.size
+        first = pos == 0
+        head = f.read(8)
+        if len(head) < 8:
+            self.cut_or_raise(pos, head, "the file ends inside a record's frame header")
+            return None
+        magic, n = FRAME_HEAD.unpack(head)
+        if magic != RECORD_MAGIC:
+            self.cut_or_raise(pos, head, f"expected a record frame, found magic {magic:#010x}")
+            return None
+        if n < 4 or n > MAX_INDEX_BYTES:
+            if first:
+                raise NotACassetteError(self.path, f"first frame declares {n} bytes")
+            raise self.corrupt(pos, f"index frame declares an impossible {n} bytes")
+        if pos + 8 + n > size:
+            self.cut(pos, f"index frame needs {n} bytes, {size - pos - 8} present")
+            return None
+        payload = f.read(n)
+        index = self.decode_index(pos, payload, first)
+        if index is None:  # an unknown kind: decode_index already moved past it
+            return f.tell(), None
+        data_at = pos + 8 + n
+        end = data_at + index.compressed_bytes
+        if end > size:
+            present = size - data_at
+            self.cut(pos, f"data frame needs {index.compressed_bytes} bytes, {present} present")
+            return None
+        data: bytes | None = None
+        if with_data or isinstance(index, HeaderIndex):
+            data = f.read(index.compressed_bytes)
+            if zlib.crc32(data) != index.crc32:
+                raise self.corrupt(data_at, "data frame checksum mismatch")
+            if isinstance(index, HeaderIndex):
+                self.header = self.decode_header(data_at, index, data)
+        else:
+            f.seek(index.compressed_bytes, os.SEEK_CUR)
+        return end, (pos, index, data)
 
     def decode_index(self, pos: int, payload: bytes, first: bool) -> Index | None:
         """Check and decode one index entry; None (after seeking past it) for an unknown kind."""
@@ -190,9 +233,19 @@ class Scan:
 
     def cut(self, pos: int, reason: str) -> None:
         """Report a cut tail, unless a valid record follows: then a length field is damaged."""
-        self.f.seek(pos + 1)
+        nxt = self.next_record(pos + 1)
+        if nxt is not None:
+            raise self.corrupt(
+                pos,
+                f"record length reaches past the end of the file, but a valid "
+                f"record starts at byte {nxt}: a length field is damaged",
+            )
+        self.tail = TailReport(offset=pos, cut_bytes=self.size - pos, reason=reason)
+
+    def next_record(self, start: int) -> int | None:
+        """The offset of the first record frame at or after ``start`` whose index checks out."""
+        self.f.seek(start)
         rest = self.f.read()
-        base = pos + 1
         i = rest.find(MAGIC_BYTES)
         while i >= 0:
             if len(rest) - i >= 12:
@@ -201,10 +254,6 @@ class Scan:
                 if 4 <= n <= MAX_INDEX_BYTES and len(payload) == n:
                     (crc,) = CRC.unpack_from(payload)
                     if zlib.crc32(payload[4:]) == crc:
-                        raise self.corrupt(
-                            pos,
-                            f"record length reaches past the end of the file, but a valid "
-                            f"record starts at byte {base + i}: a length field is damaged",
-                        )
+                        return start + i
             i = rest.find(MAGIC_BYTES, i + 1)
-        self.tail = TailReport(offset=pos, cut_bytes=self.size - pos, reason=reason)
+        return None

@@ -70,7 +70,9 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Literal
+
+import msgspec
 
 from streamtape.core._codec import (
     DEFAULT_LEVEL,
@@ -84,7 +86,7 @@ from streamtape.core._codec import (
     ExchangeIndex,
     decode_exchange,
 )
-from streamtape.core._scan import Scan, TailReport
+from streamtape.core._scan import Damage, Scan, TailReport
 from streamtape.core.exchange import Exchange
 from streamtape.errors import (
     CassetteCorruptError,
@@ -103,10 +105,43 @@ __all__ = [
     "RECORD_MAGIC",
     "Cassette",
     "CassetteHeader",
+    "Damage",
     "Entry",
+    "RepairReport",
     "TailReport",
+    "repair",
     "write_cassette",
 ]
+
+
+OnCorrupt = Literal["raise", "skip"]
+
+
+class RepairReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What `repair` kept and what it dropped."""
+
+    kept: int
+    """Exchanges in the repaired file."""
+    damaged: list[Damage]
+    tail: TailReport | None
+    rewritten: bool
+    """False when the file was intact and left as it was."""
+
+
+def repair(path: str | os.PathLike[str]) -> RepairReport:
+    """Rewrite a cassette with every intact exchange, atomically; report what was dropped.
+
+    The new file is written beside the old and renamed over it only once complete, so
+    a crash mid-way leaves the original. An intact file is not touched.
+    """
+    source = Cassette.open(path, on_corrupt="skip")
+    exchanges = source.exchanges()
+    if not source.damaged and source.tail is None:
+        return RepairReport(kept=len(exchanges), damaged=[], tail=None, rewritten=False)
+    write_cassette(path, exchanges)
+    return RepairReport(
+        kept=len(exchanges), damaged=source.damaged, tail=source.tail, rewritten=True
+    )
 
 
 class Cassette:
@@ -124,10 +159,17 @@ class Cassette:
         strict: bool = False,
         durable: bool = False,
         level: int = DEFAULT_LEVEL,
+        on_corrupt: OnCorrupt = "raise",
     ) -> None:
+        if on_corrupt not in ("raise", "skip"):
+            raise ValueError(f'on_corrupt must be "raise" or "skip", not {on_corrupt!r}')
         self.path = pathlib.Path(path)
         self.strict = strict
         """Raise CassetteCorruptError on a cut tail instead of reporting it in ``tail``."""
+        self.on_corrupt: OnCorrupt = on_corrupt
+        """``"skip"``: readers step over damaged records (listed in ``damaged``) and go on."""
+        self.damaged: list[Damage] = []
+        """The damaged records the last read skipped (``on_corrupt="skip"`` only)."""
         self.durable = durable
         """fdatasync after every append: survives power loss, costs a disk flush each."""
         self.tail: TailReport | None = None
@@ -149,13 +191,15 @@ class Cassette:
         strict: bool = False,
         durable: bool = False,
         level: int = DEFAULT_LEVEL,
+        on_corrupt: OnCorrupt = "raise",
     ) -> Cassette:
         """A cassette at ``path``, which need not exist yet (the first append creates it).
 
         An existing file is checked now, so a wrong path or a newer format fails
         here with NotACassetteError or CassetteVersionError rather than mid-test.
+        ``on_corrupt="skip"`` reads past damaged records instead of stopping at the first.
         """
-        cassette = cls(path, strict=strict, durable=durable, level=level)
+        cassette = cls(path, strict=strict, durable=durable, level=level, on_corrupt=on_corrupt)
         cassette._check_header()
         return cassette
 
@@ -167,9 +211,13 @@ class Cassette:
         except FileNotFoundError:
             return None
 
+    def _scan(self, f: BinaryIO, start: int = 0) -> Scan:
+        return Scan(f, str(self.path), start, skip_damaged=self.on_corrupt == "skip")
+
     def _finish(self, scan: Scan) -> None:
         self.header = scan.header or self.header
         self.tail = scan.tail
+        self.damaged = scan.damaged
         if scan.tail is not None and self.strict:
             raise CassetteCorruptError(str(self.path), scan.tail.offset, str(scan.tail))
 
@@ -190,12 +238,22 @@ class Cassette:
             self.tail = None
             return
         with f:
-            scan = Scan(f, str(self.path))
+            scan = self._scan(f)
             path = str(self.path)
             for offset, index, data in scan.records(with_data=True):
                 if isinstance(index, ExchangeIndex):
                     assert data is not None
-                    yield decode_exchange(path, offset, index, data)
+                    try:
+                        exchange = decode_exchange(path, offset, index, data)
+                    except CassetteCorruptError as exc:
+                        if not scan.skip_damaged:
+                            raise
+                        size = f.tell() - offset  # the whole record: its frames are intact
+                        scan.damaged.append(
+                            Damage(offset=offset, skipped_bytes=size, reason=exc.reason)
+                        )
+                        continue
+                    yield exchange
             self._finish(scan)
 
     def exchanges(self) -> list[Exchange]:
@@ -212,7 +270,7 @@ class Cassette:
             self.tail = None
             return
         with f:
-            scan = Scan(f, str(self.path))
+            scan = self._scan(f)
             for offset, index, _ in scan.records(with_data=False):
                 if isinstance(index, ExchangeIndex):
                     listed = {name: getattr(index, name) for name in INDEX_FIELDS}
