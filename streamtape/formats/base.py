@@ -140,3 +140,24 @@ def time_at(times: ReadTimes | None, offset: int) -> int | None:
         return None
     i = bisect.bisect_left(times[0], offset)
     return times[1][min(i, len(times[1]) - 1)]
+
+
+def json_bytes(value: Any) -> bytes:
+    """JSON of a result's plain form; lone surrogates (from ``\\ud800`` escapes) become U+FFFD.
+
+    Streams carry such escapes (E25); UTF-8 cannot, so they are replaced rather than raise.
+    """
+    try:
+        return msgspec.json.encode(value)
+    except UnicodeEncodeError:
+        return msgspec.json.encode(_without_surrogates(value))
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value

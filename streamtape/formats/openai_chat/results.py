@@ -16,7 +16,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from msgspec import inspect as mi
 
-from streamtape.formats.base import StreamOutcome
+from streamtape.formats.base import StreamOutcome, json_bytes
 from streamtape.formats.openai_chat.wire import JSONDict
 
 
@@ -103,8 +103,8 @@ class _Completion(_Plain, kw_only=True):
     outcome: StreamOutcome = msgspec.field(default_factory=StreamOutcome)
 
     def to_json(self) -> bytes:
-        """The OpenAI-shaped JSON of :meth:`to_dict`."""
-        return msgspec.json.encode(self.to_dict())
+        """The OpenAI-shaped JSON of :meth:`to_dict` (lone surrogates become U+FFFD)."""
+        return json_bytes(self.to_dict())
 
 
 class ChatCompletion(_Completion, kw_only=True):

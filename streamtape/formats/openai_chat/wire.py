@@ -193,7 +193,7 @@ def decode_chunk_lenient(payload: bytes) -> tuple[Chunk, bool]:
     try:
         raw: Any = msgspec.json.decode(payload)
     except msgspec.DecodeError:
-        raw = json.loads(payload.decode("utf-8-sig", errors="surrogateescape"))
+        raw = json.loads(payload.decode("utf-8-sig", errors="replace"))
         used_json = True
     if not isinstance(raw, dict):
         raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
