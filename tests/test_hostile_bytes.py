@@ -165,10 +165,12 @@ def test_assemble_of_a_recorded_exchange_never_raises(body: bytes) -> None:
 # -- the CLI, as a user runs it, on damaged cassettes ---------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streamtape", *args], capture_output=True, text=True, timeout=60
+def run_cli(*args: str) -> tuple[int, str]:
+    """Exit status and stderr (stdout may be raw body bytes: ``cat``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "streamtape", *args], capture_output=True, timeout=60
     )
+    return done.returncode, done.stderr.decode("utf-8", "replace")
 
 
 @settings(
@@ -187,9 +189,9 @@ def test_the_cli_answers_damage_with_one_line(
         data[min(int(where * len(data)), len(data) - 1)] ^= 0x5A
     path.write_bytes(bytes(data[: max(1, int(cut * len(data)))]))
     for command in (["ls"], ["show"], ["decode"], ["cat"]):
-        result = run_cli(*command, str(path))
-        assert "Traceback" not in result.stderr, result.stderr
-        if result.returncode:
-            assert result.returncode == 1 and result.stderr.strip().count("\n") == 0, result.stderr
+        status, stderr = run_cli(*command, str(path))
+        assert "Traceback" not in stderr, stderr
+        if status:
+            assert status == 1 and stderr.strip().count("\n") == 0, stderr
     with contextlib.suppress(CassetteError):
         Cassette.open(path, on_corrupt="skip").exchanges()
