@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import demo, inspect
+from streamtape.cli import compare, demo, inspect
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,3 +24,5 @@ def main() -> None:
 main.add_command(demo.demo)
 for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decode):
     main.add_command(command)
+main.add_command(compare.diff)
+main.add_command(compare.stats)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,10 +76,11 @@ def echo_json(value: Any) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
 
 
-def progress(items: Iterable[T], length: int, label: str) -> Iterator[T]:
-    """Iterate with a progress bar on stderr when it is a terminal and the work is long."""
+@contextlib.contextmanager
+def progress_callback(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A ``tick(n)`` callback that advances a progress bar on stderr (a terminal, long work)."""
     if length < 50 or not sys.stderr.isatty():
-        yield from items
+        yield lambda n: None
         return
-    with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
-        yield from bar
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
