@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import compare, demo, inspect
+from streamtape.cli import compare, demo, inspect, secrets
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,3 +26,5 @@ for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decod
     main.add_command(command)
 main.add_command(compare.diff)
 main.add_command(compare.stats)
+main.add_command(secrets.scan)
+main.add_command(secrets.redact)
