@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import compare, demo, inspect, secrets
+from streamtape.cli import compare, demo, export, inspect, secrets
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,3 +28,4 @@ main.add_command(compare.diff)
 main.add_command(compare.stats)
 main.add_command(secrets.scan)
 main.add_command(secrets.redact)
+main.add_command(export.export)
