@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from streamtape.analysis.records import Metrics, read_records
+from streamtape.analysis.records import Metrics, Record, read_records
 from streamtape.core.jsondiff import MISSING, json_changes, render_path
 from streamtape.errors import StreamtapeError
 from streamtape.formats.summary import Output, Summary
@@ -33,6 +33,7 @@ __all__ = [
     "Tolerance",
     "diff_sides",
     "load_sides",
+    "side_of",
     "word_ops",
 ]
 
@@ -164,30 +165,30 @@ def _request_keys(method: str, url: str, body: bytes) -> tuple[str, str, str]:
     return f"{method} {parts.path}", f"{method} {where} {digest}", f"{method} {where}"
 
 
+def side_of(record: Record) -> Side:
+    """What ``diff`` compares of one exchange."""
+    ex = record.exchange
+    request, key, order_key = _request_keys(ex.method, ex.url, ex.request.body)
+    body = None
+    if record.summary is None:
+        try:
+            body = _strip_volatile(msgspec.json.decode(ex.body))
+        except msgspec.DecodeError:
+            body = {"bytes_digest": hashlib.blake2b(ex.body, digest_size=16).hexdigest()}
+    return Side(
+        label=record.label,
+        request=request,
+        key=key,
+        order_key=order_key,
+        metrics=record.metrics,
+        summary=record.summary,
+        body=body,
+    )
+
+
 def load_sides(path: Path) -> list[Side]:
     """Every exchange of one cassette as a `Side` (a module-level function for the pool)."""
-    sides = []
-    for record in read_records(path):
-        ex = record.exchange
-        request, key, order_key = _request_keys(ex.method, ex.url, ex.request.body)
-        body = None
-        if record.summary is None:
-            try:
-                body = _strip_volatile(msgspec.json.decode(ex.body))
-            except msgspec.DecodeError:
-                body = {"bytes_digest": hashlib.blake2b(ex.body, digest_size=16).hexdigest()}
-        sides.append(
-            Side(
-                label=record.label,
-                request=request,
-                key=key,
-                order_key=order_key,
-                metrics=record.metrics,
-                summary=record.summary,
-                body=body,
-            )
-        )
-    return sides
+    return [side_of(record) for record in read_records(path)]
 
 
 # -- pairing -------------------------------------------------------------------------------

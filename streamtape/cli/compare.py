@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ from streamtape.analysis.diff import (
 )
 from streamtape.analysis.parallel import map_files
 from streamtape.analysis.records import cassette_files
+from streamtape.analysis.report import build_report, load_for_report
 from streamtape.analysis.stats import Distribution, GroupStats, group_stats, load_metrics
 from streamtape.cli._common import (
     echo_json,
@@ -206,4 +208,35 @@ def stats(paths: tuple[str, ...], jobs: int | None, as_json: bool) -> None:
     click.echo(f"{sum(g.exchanges for g in groups)} exchange(s) in {len(files)} cassette(s)")
 
 
-__all__ = ["change_line", "diff", "diff_lines", "load_both", "stats", "timing_text"]
+@click.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path(), required=False)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default="report.html", show_default=True
+)
+@click.option("--timing-tolerance", default="50%,50ms", show_default=True)
+@click.option("--pair", "pair_by", type=click.Choice(["request", "order"]), default="request")
+@json_option
+@friendly
+def report(
+    a: str, b: str | None, output: str, timing_tolerance: str, pair_by: str, as_json: bool
+) -> None:
+    """Write one self-contained HTML page: each stream's timing as SVG, A and B side by side.
+
+    The page loads nothing at view time (no scripts, no fonts, no network).
+    """
+    tolerance = Tolerance.parse(timing_tolerance)
+    loaded_a = load_for_report(a)
+    loaded_b = load_for_report(b) if b is not None else None
+    page, result = build_report(a, loaded_a, b, loaded_b, tolerance=tolerance, pair_by=pair_by)
+    Path(output).write_text(page, encoding="utf-8")
+    facts: dict[str, Any] = {"report": output, "exchanges": len(loaded_a.sides)}
+    if result is not None:
+        facts.update(pairs=len(result.pairs), differ=sum(p.differs for p in result.pairs))
+    if as_json:
+        echo_json(facts)
+    else:
+        click.echo(", ".join(f"{k} {v}" for k, v in facts.items()))
+
+
+__all__ = ["change_line", "diff", "diff_lines", "load_both", "report", "stats", "timing_text"]
