@@ -194,11 +194,14 @@ def record_of(file: str, number: int, exchange: Exchange) -> Record:
     )
 
 
-def read_records(path: str | os.PathLike[str]) -> Iterator[Record]:
-    """Every exchange of one cassette as a `Record`, in file order."""
-    tape = Cassette.open(path)
+def read_records(source: str | os.PathLike[str] | Cassette) -> Iterator[Record]:
+    """Every exchange of one cassette as a `Record`, in file order.
+
+    Pass an open `Cassette` to see its ``tail`` (a cut last record) afterwards.
+    """
+    tape = source if isinstance(source, Cassette) else Cassette.open(source)
     for number, exchange in enumerate(tape, start=1):
-        yield record_of(str(path), number, exchange)
+        yield record_of(str(tape.path), number, exchange)
 
 
 def pick(tape: Cassette, number: int) -> tuple[Entry, Exchange]:

@@ -16,6 +16,7 @@ import msgspec
 from streamtape.core.cassette import Cassette, write_cassette
 from streamtape.core.exchange import Exchange, Read
 from streamtape.core.redact import PLACEHOLDER, Redactor, scan_exchange, scrub_text
+from streamtape.core.splice import splice_reads
 
 __all__ = ["Leak", "RedactReport", "redact_cassette", "redact_exchange", "scan_cassette"]
 
@@ -52,29 +53,11 @@ def scan_cassette(path: str | os.PathLike[str]) -> list[Leak]:
 
 def _scrub_reads(reads: list[Read], placeholder: str) -> list[Read] | None:
     """The reads with matches replaced, read boundaries moved with the text; None if clean."""
-    body = b"".join(r.data for r in reads)
-    new_body, spans = scrub_text(body, placeholder)
+    _, spans = scrub_text(b"".join(r.data for r in reads), placeholder)
     if not spans:
         return None
-    shift = len(placeholder.encode())
-
-    def moved(offset: int) -> int:
-        delta = 0
-        for start, end in spans:
-            if offset <= start:
-                break
-            if offset < end:
-                return start + delta + shift
-            delta += shift - (end - start)
-        return offset + delta
-
-    out, pos, cut = [], 0, 0
-    for r in reads:
-        pos += len(r.data)
-        end = moved(pos)
-        out.append(Read(r.t_ns, new_body[cut:end]))
-        cut = end
-    return out
+    token = placeholder.encode()
+    return splice_reads(reads, [(start, end, token) for start, end in spans])
 
 
 def _scrub_request(exchange: Exchange, placeholder: str) -> tuple[Exchange, list[str]]:

@@ -73,7 +73,11 @@ def list_exchanges(paths: tuple[str, ...], as_json: bool) -> None:
     the reported usage (marked ~ when estimated from the text, 4 characters a token).
     """
     files = cassette_files(paths)
-    groups = [(file, [r.metrics for r in read_records(file)]) for file in files]
+    groups = []
+    for file in files:
+        tape = Cassette.open(file)
+        groups.append((file, [r.metrics for r in read_records(tape)]))
+        report_tail(tape)
     every = [m for _, rows in groups for m in rows]
     if as_json:
         echo_json(every)
@@ -319,7 +323,9 @@ def cat(cassette: str, number: int | None, as_text: bool) -> None:
     With --text: requests and reassembled answers as plain text, for `git diff`.
     """
     if as_text:
-        records = list(read_records(existing(cassette).path))
+        tape = existing(cassette)
+        records = list(read_records(tape))
+        report_tail(tape)
         chosen = [r for r in records if number is None or r.metrics.number == number]
         if number is not None and not chosen:
             pick(existing(cassette), number)  # raises the numbered error
