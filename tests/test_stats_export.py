@@ -166,7 +166,7 @@ def test_parquet_read_back_by_duckdb_gives_the_stats(corpus: Path, tmp_path: Pat
     assert (
         facts["reads"]
         == total_reads
-        == duckdb.sql(f"SELECT count(*) FROM '{out}/reads.parquet'").fetchone()[0]
+        == duckdb.sql(f"SELECT count(*) FROM '{out}/reads.parquet'").fetchall()[0][0]
     )
     joined = duckdb.sql(
         f"SELECT e.file, e.number, count(*), max(r.t_ms) FROM '{out}/exchanges.parquet' e "

@@ -225,8 +225,8 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
     echo(f"secrets:  redacted before writing: {', '.join(redacted) or 'none found'}")
     echo(f"\ncassette left at {out.resolve()}")
     echo(
-        f"next:     streamtape ls {out}   |   streamtape decode {out} 0   |   "
-        f"streamtape show {out} 1"
+        f"next:     streamtape ls {out}   |   streamtape decode {out} 1   |   "
+        f"streamtape show {out} 2"
     )
 
 
