@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -149,3 +151,26 @@ def test_cat_text_is_a_git_textconv(tape: Path, tmp_path: Path) -> None:
     shown = git("diff")
     assert "-=== #4 POST /v1/embeddings -> 200 complete" in shown
     assert "Binary files" not in shown
+
+
+def test_colour_on_a_terminal_plain_when_piped(tape: Path) -> None:
+    assert "\x1b[" not in run("ls", tape).stdout + run("show", tape, "1").stdout
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "streamtape", "ls", str(tape)],
+        stdout=follower,
+        stderr=follower,
+    ) as proc:
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    assert b"\x1b[1m#" in seen  # the bold header row

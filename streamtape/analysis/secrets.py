@@ -9,7 +9,7 @@ is written beside the old one and renamed over it, so a crash leaves the origina
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import msgspec
 
@@ -99,7 +99,6 @@ def redact_cassette(
     path: str | os.PathLike[str],
     *,
     redactor: Redactor | None = None,
-    on_exchange: Callable[[], None] | None = None,
 ) -> RedactReport:
     """Rewrite ``path`` with secrets scrubbed, atomically; unchanged files are not rewritten."""
     rules = redactor or Redactor(scan=False)
@@ -117,8 +116,6 @@ def redact_cassette(
                     for n in clean.redacted
                     if n not in exchange.redacted and n not in report.fields
                 ]
-            if on_exchange is not None:
-                on_exchange()
             yield clean
 
     if not any(

@@ -6,7 +6,7 @@ import click
 
 from streamtape.analysis.records import cassette_files
 from streamtape.analysis.secrets import redact_cassette, scan_cassette
-from streamtape.cli._common import echo_json, friendly, json_option
+from streamtape.cli._common import echo_json, friendly, json_option, progress_callback
 
 
 @click.command()
@@ -20,7 +20,11 @@ def scan(paths: tuple[str, ...], as_json: bool) -> None:
     requests, response headers and response bodies.
     """
     files = cassette_files(paths)
-    leaks = [leak for file in files for leak in scan_cassette(file)]
+    leaks = []
+    with progress_callback(len(files), "scanning") as tick:
+        for file in files:
+            leaks += scan_cassette(file)
+            tick(1)
     if as_json:
         echo_json({"cassettes": len(files), "leaks": leaks})
     else:
@@ -48,7 +52,12 @@ def redact(paths: tuple[str, ...], as_json: bool) -> None:
     Also replaces whatever still looks like a credential (in requests and response
     bodies). Each file is rewritten atomically: a crash leaves the original intact.
     """
-    reports = [redact_cassette(file) for file in cassette_files(paths)]
+    files = cassette_files(paths)
+    reports = []
+    with progress_callback(len(files), "redacting") as tick:
+        for file in files:
+            reports.append(redact_cassette(file))
+            tick(1)
     if as_json:
         echo_json(reports)
         return
