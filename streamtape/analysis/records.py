@@ -28,6 +28,7 @@ __all__ = [
     "metrics_of",
     "pick",
     "read_records",
+    "record_of",
 ]
 
 CUT_PROBLEMS = frozenset({"missing_done", "truncated_tail"})
@@ -188,6 +189,7 @@ def metrics_of(file: str, number: int, exchange: Exchange, summary: Summary | No
 
 
 def record_of(file: str, number: int, exchange: Exchange) -> Record:
+    """Summary and metrics of exchange ``number`` of ``file``."""
     summary = completion_summary(exchange)
     return Record(
         exchange=exchange, summary=summary, metrics=metrics_of(file, number, exchange, summary)

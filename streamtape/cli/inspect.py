@@ -21,6 +21,7 @@ from streamtape.analysis.records import (
     metrics_of,
     pick,
     read_records,
+    record_of,
 )
 from streamtape.analysis.timeline import events_of, timeline_of
 from streamtape.cli._common import echo_json, existing, friendly, json_option, report_tail
@@ -324,12 +325,12 @@ def cat(cassette: str, number: int | None, as_text: bool) -> None:
     """
     if as_text:
         tape = existing(cassette)
-        records = list(read_records(tape))
-        report_tail(tape)
-        chosen = [r for r in records if number is None or r.metrics.number == number]
-        if number is not None and not chosen:
-            pick(existing(cassette), number)  # raises the numbered error
-        for record in chosen:
+        if number is None:
+            records = list(read_records(tape))
+            report_tail(tape)
+        else:
+            records = [record_of(cassette, number, pick(tape, number)[1])]
+        for record in records:
             for line in textconv(record):
                 click.echo(line)
         return
