@@ -63,3 +63,15 @@ class SSEError(StreamtapeError):
 
 class AssemblyError(StreamtapeError):
     """Chunks could not be assembled into a completion."""
+
+
+class AnalysisError(StreamtapeError):
+    """An analysis (diff, stats, export, report) cannot run as asked."""
+
+
+class TimingToleranceError(AnalysisError, ValueError):
+    """A ``--timing-tolerance`` value cannot be understood."""
+
+
+class MissingExtraError(AnalysisError):
+    """An optional dependency (an extra such as ``analysis``) is not installed."""

@@ -16,11 +16,13 @@ from streamtape.simulator.app import UpstreamServer
 
 
 @pytest.fixture(scope="module")
-def tapes(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> dict[str, Path]:
+def tapes(
+    tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer, workload_tape: Path
+) -> dict[str, Path]:
     """Two recordings of the same requests, one of a slower server, one with another model."""
     root = tmp_path_factory.mktemp("diff")
     out = {
-        "a": record_workload(root / "a.tape", upstream.base_url),
+        "a": workload_tape,
         "b": record_workload(root / "b.tape", upstream.base_url),
         "model": record_workload(root / "model.tape", upstream.base_url, model="gpt-4o"),
     }

@@ -12,16 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from recordings import record_workload, run
+from recordings import run
 
 from streamtape import Cassette, ReplayTransport, parse_sse, write_cassette
 from streamtape.errors import NoMatchError
-from streamtape.simulator.app import UpstreamServer
 
 
 @pytest.fixture(scope="module")
-def tape(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> Path:
-    return record_workload(tmp_path_factory.mktemp("inspect") / "w.tape", upstream.base_url)
+def tape(workload_tape: Path) -> Path:
+    return workload_tape
 
 
 def test_ls_json_has_the_row_facts(tape: Path) -> None:

@@ -10,9 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from recordings import edited, record_workload, run
-
-from streamtape.simulator.app import UpstreamServer
+from recordings import edited, run
 
 STREAM_BLUE = (0x1F, 0x6F, 0xEB)
 """The stroke of each stream's bytes-over-time line (``svg .bytes`` in report.css)."""
@@ -110,9 +108,9 @@ def png_pixels(path: Path, max_rows: int) -> tuple[int, list[bytes]]:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> tuple[Path, Path]:
+def pair(tmp_path_factory: pytest.TempPathFactory, workload_tape: Path) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("report")
-    a = record_workload(root / "a.tape", upstream.base_url)
+    a = workload_tape
     b = edited(a, root / "b.tape", 1, [(b'"finish_reason":"length"', b'"finish_reason":"stop"', 1)])
     return a, b
 

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from recordings import record_workload, replace_in, run
+from recordings import replace_in, run
 
 from streamtape import Cassette, Exchange, write_cassette
 from streamtape.core.redact import scan_exchange
-from streamtape.simulator.app import UpstreamServer
 
 OPENAI_KEY = "sk-proj-" + "Q" * 40
 ANTHROPIC_KEY = "sk-ant-api03-" + "Z" * 30
@@ -35,8 +34,8 @@ def plant(exchange: Exchange) -> Exchange:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> Path:
-    return record_workload(tmp_path_factory.mktemp("secrets") / "clean.tape", upstream.base_url)
+def clean(workload_tape: Path) -> Path:
+    return workload_tape
 
 
 @pytest.fixture

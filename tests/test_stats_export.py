@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import pytest
-from recordings import record_faults, record_workload, run
+from recordings import record_faults, run
 
 from streamtape import Cassette, Exchange, Read, parse_sse, write_cassette
 from streamtape.simulator.app import UpstreamServer
@@ -29,13 +29,12 @@ def scaled(exchange: Exchange, factor: float) -> Exchange:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> Path:
+def corpus(
+    tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer, workload_tape: Path
+) -> Path:
+    faults = record_faults(tmp_path_factory.mktemp("faults") / "faults.tape", upstream.base_url)
+    exchanges = Cassette.open(workload_tape).exchanges() + Cassette.open(faults).exchanges()
     root = tmp_path_factory.mktemp("corpus")
-    base = record_workload(root / "base.tape", upstream.base_url)
-    faults = record_faults(root / "faults.tape", upstream.base_url)
-    exchanges = Cassette.open(base).exchanges() + Cassette.open(faults).exchanges()
-    base.unlink()
-    faults.unlink()
     for i, factor in enumerate(FACTORS):
         folder = root / f"host{i % 3}"
         folder.mkdir(exist_ok=True)

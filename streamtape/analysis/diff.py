@@ -21,7 +21,7 @@ import msgspec
 
 from streamtape.analysis.records import Metrics, Record, read_records
 from streamtape.core.jsondiff import MISSING, json_changes, render_path
-from streamtape.errors import StreamtapeError
+from streamtape.errors import TimingToleranceError
 from streamtape.formats.summary import Output, Summary
 
 __all__ = [
@@ -52,10 +52,6 @@ VOLATILE_FIELDS = frozenset(
 """Keys that differ between any two runs; never reported as changes."""
 _MAX_JSON_CHANGES = 20
 _WORD = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
-
-
-class TimingToleranceError(StreamtapeError, ValueError):
-    """A ``--timing-tolerance`` value cannot be understood."""
 
 
 class Tolerance(msgspec.Struct, frozen=True):

@@ -18,13 +18,9 @@ import msgspec
 
 from streamtape.analysis.parallel import map_files
 from streamtape.analysis.records import read_records
-from streamtape.errors import StreamtapeError
+from streamtape.errors import MissingExtraError
 
 __all__ = ["ExportRows", "export_parquet", "load_rows"]
-
-
-class MissingExtraError(StreamtapeError):
-    """An optional dependency is not installed."""
 
 
 class ExportRows(msgspec.Struct):
