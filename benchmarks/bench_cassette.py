@@ -19,7 +19,7 @@ from pathlib import Path
 
 from streamtape.core.cassette import Cassette, write_cassette
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
-from streamtape.core.stats import percentile
+from streamtape.core.stats import percentiles
 
 STORY = (
     "the a lighthouse keeper watched storm waves break against rocks while gulls circled "
@@ -190,10 +190,10 @@ def main() -> None:
                 c.append(e)
                 lat.append(time.perf_counter() - t)
             total = time.perf_counter() - t0
-        lat.sort()
+        p50, p99 = percentiles(lat, (50, 99), method="nearest")
         print(
             f"{label:14} 1 thread  {count / total:>8,.0f} exchanges/s   per append p50 "
-            f"{percentile(lat, 50) * 1e6:7.0f} us  p99 {percentile(lat, 99) * 1e6:7.0f} us"
+            f"{p50 * 1e6:7.0f} us  p99 {p99 * 1e6:7.0f} us"
         )
     threads = 8
     path = tmp / "threads.tape"

@@ -243,7 +243,7 @@ def measure(method: Method, exchange: Exchange) -> Result:
     drift = (arrivals[-1] - expected[-1]) / 1e6
     return Result(
         median_ms=statistics.median(errors),
-        p99_ms=percentile(errors, 99),
+        p99_ms=percentile(errors, 99, method="nearest"),
         max_ms=errors[-1],
         drift_ms=drift,
         drift_pct=100 * drift / (expected[-1] / 1e6),

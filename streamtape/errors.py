@@ -16,7 +16,10 @@ what to do about it. The tree::
     ├── NoMatchError                         replay: no recording answers this request
     │   └── ReplayExhaustedError             every recorded answer was already used
     ├── SSEError                             an event stream breaks a hard limit
-    └── AssemblyError                        no stream format fits the bytes
+    ├── AssemblyError                        no stream format fits the bytes
+    └── AnalysisError                        diff / stats / export / report cannot run
+        ├── TimingToleranceError (ValueError) a --timing-tolerance it cannot read
+        └── MissingExtraError                an optional extra (pyarrow...) is absent
 """
 
 from __future__ import annotations
@@ -98,3 +101,15 @@ class SSEError(StreamtapeError):
 
 class AssemblyError(StreamtapeError):
     """No stream format fits the bytes, or an unknown format was asked for."""
+
+
+class AnalysisError(StreamtapeError):
+    """An analysis (diff, stats, export, report) cannot run as asked."""
+
+
+class TimingToleranceError(AnalysisError, ValueError):
+    """A ``--timing-tolerance`` value cannot be understood."""
+
+
+class MissingExtraError(AnalysisError):
+    """An optional dependency (an extra such as ``analysis``) is not installed."""

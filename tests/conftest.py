@@ -38,3 +38,11 @@ def http_lib(request: pytest.FixtureRequest) -> types.ModuleType:
 @pytest.fixture
 def tape_path(tmp_path: Path) -> Path:
     return tmp_path / "t.tape"
+
+
+@pytest.fixture(scope="session")
+def workload_tape(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> Path:
+    """One recording of the analysis tests' workload (tests/recordings.py); read it, never write."""
+    from recordings import record_workload
+
+    return record_workload(tmp_path_factory.mktemp("workload") / "workload.tape", upstream.base_url)

@@ -50,19 +50,22 @@ def test_demo_records_four_exchanges_without_secrets(demo_tape: Path) -> None:
     assert all(e.request.header("authorization") == "<redacted>" for e in exchanges)
 
 
-def test_ls_lists_every_exchange(demo_tape: Path) -> None:
-    lines = run("ls", demo_tape).stdout.splitlines()
+def test_ls_lists_every_exchange_under_a_header(demo_tape: Path) -> None:
+    header, *lines = run("ls", demo_tape).stdout.splitlines()
+    columns = "# method path model status ended reads bytes ttft duration tok/s"
+    assert header.split() == columns.split(" ")
     assert len(lines) == 4
+    assert [line.split()[0] for line in lines] == ["1", "2", "3", "4"]
     assert "/v1/chat/completions" in lines[0] and "/v1/embeddings" in lines[3]
     assert all("complete" in line for line in lines)
 
 
 def test_show_and_cat(demo_tape: Path) -> None:
-    shown = run("show", demo_tape, "0").stdout
+    shown = run("show", demo_tape, "1").stdout
     assert "POST http://127.0.0.1:" in shown and "<redacted>" in shown
     assert "text/event-stream" in shown
     body = subprocess.run(
-        [sys.executable, "-m", "streamtape", "cat", str(demo_tape), "0"],
+        [sys.executable, "-m", "streamtape", "cat", str(demo_tape), "1"],
         capture_output=True,
         check=True,
     ).stdout
@@ -70,10 +73,10 @@ def test_show_and_cat(demo_tape: Path) -> None:
 
 
 def test_decode_prints_the_reassembled_completion(demo_tape: Path) -> None:
-    completion = json.loads(run("decode", demo_tape, "0").stdout)
+    completion = json.loads(run("decode", demo_tape, "1").stdout)
     assert completion["object"] == "chat.completion"
     assert completion["choices"][0]["message"]["content"]
-    tool = json.loads(run("decode", demo_tape, "1").stdout)
+    tool = json.loads(run("decode", demo_tape, "2").stdout)
     assert tool["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
 
 
@@ -89,10 +92,14 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, demo_tape: Path) -> None
     assert_one_line_error(run("ls", junk, ok=False), str(junk), "not a streamtape cassette")
     corrupt = tmp_path / "corrupt.tape"
     data = bytearray(demo_tape.read_bytes())
+    entries = list(Cassette.open(demo_tape).entries())
     middle = len(data) // 2
+    hit = next(
+        n for n, e in enumerate(entries, 1) if e.offset <= middle < e.offset + e.record_bytes
+    )
     data[middle : middle + 64] = bytes(64)
     corrupt.write_bytes(bytes(data))
-    proc = run("decode", corrupt, "3", ok=False)
+    proc = run("decode", corrupt, str(hit), ok=False)
     assert_one_line_error(proc, str(corrupt), "byte")
 
 
@@ -101,7 +108,7 @@ def test_cut_cassette_lists_what_survived_and_warns(tmp_path: Path, demo_tape: P
     data = demo_tape.read_bytes()
     cut.write_bytes(data[: len(data) - 100])
     proc = run("ls", cut)
-    assert len(proc.stdout.splitlines()) == 3
+    assert len(proc.stdout.splitlines()) == 1 + 3
     assert "warning:" in proc.stderr and str(cut) in proc.stderr
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import demo, inspect, repair
+from streamtape.cli import compare, demo, export, inspect, repair, secrets
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,3 +25,9 @@ main.add_command(demo.demo)
 for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decode):
     main.add_command(command)
 main.add_command(repair.repair_command)
+main.add_command(compare.diff)
+main.add_command(compare.stats)
+main.add_command(secrets.scan)
+main.add_command(secrets.redact)
+main.add_command(export.export)
+main.add_command(compare.report)

@@ -145,7 +145,7 @@ def _replay(cassette: Cassette) -> list[ReplayTiming]:
                 for read, _ in zip(exchange.reads, response.iter_raw(), strict=False):
                     errors.append((time.perf_counter_ns() - start - read.t_ns) / 1e6)
             late = [abs(e) for e in errors] or [0.0]
-            p50, p99, worst = percentiles(late, (50, 99, 100))
+            p50, p99, worst = percentiles(late, (50, 99, 100), method="nearest")
             timings.append(ReplayTiming(p50, p99, worst, len(errors)))
     return timings
 
@@ -225,8 +225,8 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
     echo(f"secrets:  redacted before writing: {', '.join(redacted) or 'none found'}")
     echo(f"\ncassette left at {out.resolve()}")
     echo(
-        f"next:     streamtape ls {out}   |   streamtape decode {out} 0   |   "
-        f"streamtape show {out} 1"
+        f"next:     streamtape ls {out}   |   streamtape decode {out} 1   |   "
+        f"streamtape show {out} 2"
     )
 
 

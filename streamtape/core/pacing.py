@@ -244,7 +244,7 @@ class Pacer:
         data = self.lateness_ns
         if not data:
             return LatenessStats(0, 0, 0, 0.0, 0, 0)
-        p50, p99 = percentiles(data, (50, 99))
+        p50, p99 = percentiles(data, (50, 99), method="nearest")
         return LatenessStats(
             count=len(data),
             late_count=sum(1 for x in data if x > threshold_ns),

@@ -133,6 +133,43 @@ def scan_text(data: bytes | str, field: str = "") -> list[Finding]:
     return findings
 
 
+def scrub_text(data: bytes, placeholder: str = PLACEHOLDER) -> tuple[bytes, list[tuple[int, int]]]:
+    """``data`` with every credential-shaped match replaced, and the replaced spans.
+
+    For cassettes recorded before a pattern was known (``streamtape redact``); a
+    recorder refuses such exchanges instead.
+    """
+    spans: list[tuple[int, int]] = []
+    for kind, pattern in _SECRET_PATTERNS:
+        for m in pattern.finditer(data):
+            end = m.end()
+            if kind.startswith("Anthropic"):  # the prefix alone is the pattern; take the token
+                end = _token_end(data, end)
+            spans.append((m.start(), end))
+    if not spans:
+        return data, []
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    out = bytearray()
+    pos = 0
+    token = placeholder.encode()
+    for start, end in merged:
+        out += data[pos:start] + token
+        pos = end
+    out += data[pos:]
+    return bytes(out), merged
+
+
+def _token_end(data: bytes, pos: int) -> int:
+    while pos < len(data) and (data[pos : pos + 1].isalnum() or data[pos] in b"_-"):
+        pos += 1
+    return pos
+
+
 def scan_exchange(exchange: Exchange, *, response_body: bool = False) -> list[Finding]:
     """Scan request headers, URL and body, and response headers (and body on request)."""
     req = exchange.request
