@@ -73,6 +73,15 @@ class StreamOutcome(msgspec.Struct, kw_only=True):
         return self.done and self.error is None and not any(p.kind in bad for p in self.problems)
 
 
+def copy_json(v: Any) -> Any:
+    """Copy the lists and dicts of a decoded JSON value, so accumulation never mutates it."""
+    if isinstance(v, dict):
+        return {k: copy_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [copy_json(x) for x in v]
+    return v
+
+
 def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange | None]:
     """The body bytes, the timed reads (when known) and the exchange (when given) of a source."""
     if isinstance(source, Exchange):

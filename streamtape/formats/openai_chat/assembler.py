@@ -36,6 +36,7 @@ from streamtape.formats.base import (
     read_times,
     time_at,
 )
+from streamtape.formats.base import copy_json as _copy
 from streamtape.formats.openai_chat.results import (
     ChatChoice,
     ChatCompletion,
@@ -74,15 +75,6 @@ def _same(v: Any) -> Any:
 def _fix_surrogates(s: str) -> str:
     """Join surrogate halves that arrived in separate chunks; replace lone ones."""
     return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def _copy(v: Any) -> Any:
-    """Copy lists and dicts so accumulation never mutates a decoded chunk."""
-    if isinstance(v, dict):
-        return {k: _copy(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_copy(x) for x in v]
-    return v
 
 
 def _merge(

@@ -1,0 +1,186 @@
+"""Whole bodies: `assemble` (fast path, SSE path, non-stream JSON) and `stream_finished`.
+
+Speed: a body of the plain shape (``event: <name>\\ndata: {json}\\n\\n`` per event, or
+data lines only) has its payloads spliced into one JSON array with C-level byte
+operations and decoded in one typed msgspec call, then folded in one loop. Anything
+unusual (CR, comments, other fields, unknown keys or types, an ``error`` event, a cut
+tail, any problem while folding) goes through the SSE parser event by event instead,
+which gives exact offsets and times.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import msgspec
+
+from streamtape.core.exchange import Read
+from streamtape.errors import SSEError
+from streamtape.formats.anthropic_messages.assembler import MessagesAssembler
+from streamtape.formats.anthropic_messages.results import Message
+from streamtape.formats.anthropic_messages.wire import EVENTS_DECODER
+from streamtape.formats.base import (
+    Problem,
+    Source,
+    StreamOutcome,
+    body_and_reads,
+    note_transport,
+    read_times,
+    time_at,
+)
+
+__all__ = ["assemble", "stream_finished"]
+
+
+def assemble(source: Source) -> Message:
+    """Assemble a whole Messages response: SSE body bytes, an iterable of reads, or an Exchange.
+
+    A body that is one JSON object (a non-stream reply, or an error) is read as such.
+    The result's ``outcome`` says whether and how the stream ended.
+    """
+    body, reads, exchange = body_and_reads(source)
+    result = _assemble_body(body, reads)
+    if exchange is not None:
+        note_transport(result.outcome, exchange)
+    return result
+
+
+def _assemble_body(body: bytes, reads: list[Read] | None) -> Message:
+    if body[:64].lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{"):
+        whole = _non_stream(body)
+        if whole is not None:
+            return whole
+    result = _fast(body, reads)
+    if result is not None:
+        return result
+    return _slow(body, reads)
+
+
+def _non_stream(body: bytes) -> Message | None:
+    """A body that is one JSON object: a non-stream message, or an error body."""
+    try:
+        obj: Any = msgspec.json.decode(body.strip().removeprefix(b"\xef\xbb\xbf"))
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("type") == "message" or ("content" in obj and not obj.get("error")):
+        asm = MessagesAssembler()
+        asm.start_whole(obj)
+        return asm.finish()
+    err = obj.get("error") or obj
+    msg = err.get("message") if isinstance(err, dict) else None
+    result = Message(outcome=StreamOutcome(streamed=False, error=err))
+    result.outcome.problems.append(
+        Problem(
+            kind="error_event",
+            message=f"the body is a JSON error: {msg or str(err)[:200]}",
+            offset=0,
+        )
+    )
+    return result
+
+
+def _payload_lines(body: bytes) -> list[bytes] | None:
+    """The ``data:`` lines of a body of the plain shape, or None when it is not."""
+    if b"\r" in body or not body.endswith(b"\n\n"):
+        return None
+    lines = io.BytesIO(body).readlines()
+    if body.startswith(b"event: "):
+        step = 3
+        names = b"".join(lines[0::step])
+        if names.count(b"\nevent: ") != len(lines) // step - 1 or b"event: error" in names:
+            return None
+        datas = lines[1::step]
+    elif body.startswith(b"data: "):
+        step = 2
+        datas = lines[0::step]
+    else:
+        return None
+    blanks = lines[step - 1 :: step]
+    if len(lines) % step or blanks.count(b"\n") != len(blanks):
+        return None
+    return datas
+
+
+def _fast(body: bytes, reads: list[Read] | None) -> Message | None:
+    """The plain shape in a few C-level passes and one typed decode; None otherwise."""
+    datas = _payload_lines(body)
+    if not datas:
+        return None
+    joined = b"".join(datas)
+    if not joined.startswith(b"data: ") or joined.count(b"\ndata: ") != len(datas) - 1:
+        return None  # some event has another line (id:, a comment, two data lines)
+    array = b"[" + joined[6:].replace(b"\ndata: ", b"\n,") + b"]"
+    try:
+        events = EVENTS_DECODER.decode(array)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    asm = MessagesAssembler()
+    asm._fold(events, 0)
+    out = asm.outcome
+    if out.problems:
+        return None  # the SSE path says exactly where
+    out.events = len(events)
+    tt = read_times(reads)
+    if tt is not None:
+        out.t_first_ns = time_at(tt, body.find(b"\n\n") + 2)
+        out.t_last_ns = time_at(tt, len(body))
+    result = asm.finish()
+    return result
+
+
+def _slow(body: bytes, reads: list[Read] | None) -> Message:
+    """Event by event through the SSE parser: exact offsets, timing, every fault."""
+    from streamtape.core.sse import SSEParser
+
+    parser = SSEParser()
+    events = []
+    asm = MessagesAssembler()
+    try:
+        if reads:
+            for r in reads:
+                events.extend(parser.feed(r.data, r.t_ns))
+        else:
+            events.extend(parser.feed(body))
+        events.extend(parser.finish())
+    except SSEError as exc:
+        asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
+    index = 0
+    for ev in events:
+        if not ev.data:
+            continue
+        t = ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+        where = {"event_index": index, "offset": ev.start, "t_ns": t}
+        asm.feed(ev.data, event=ev.event, complete=ev.complete, **where)
+        index += 1
+    return asm.finish()
+
+
+def stream_finished(tail: bytes) -> bool:
+    """Whether the last bytes of a body show that ``message_stop`` arrived.
+
+    The recorder asks this when the client closed the body: a client that stops reading
+    after ``message_stop`` got the whole message. ``tail`` may start mid-event. The last
+    data line decides, unless it is a ping or a gateway's ``[DONE]``; its payload must be
+    whole JSON, and without a ``type`` the ``event:`` line before it names the event.
+    """
+    lines = [line.strip(b"\r") for line in tail.split(b"\n")]
+    for pos in range(len(lines) - 1, -1, -1):
+        line = lines[pos]
+        if not line.startswith(b"data:"):
+            continue  # blank, a comment, event:, id:, or the cut start of a line
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            continue
+        try:
+            obj: Any = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return False
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind is None and pos and lines[pos - 1].startswith(b"event:"):
+            kind = lines[pos - 1][6:].strip().decode("utf-8", "replace")
+        if kind != "ping":
+            return bool(kind == "message_stop")
+    return False
