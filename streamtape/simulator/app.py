@@ -10,7 +10,8 @@ Routes (all under ``/v1``, all need ``authorization: Bearer <any key>``):
 ``POST chat/completions``, ``POST completions``, ``POST embeddings``, ``GET models``,
 ``GET models/{id}``, ``POST moderations``, ``POST images/generations``,
 ``POST audio/speech``, ``POST audio/transcriptions``, ``POST|GET files``,
-``GET|DELETE files/{id}``, ``GET files/{id}/content``, ``POST tasks``, ``GET tasks/{id}``.
+``GET|DELETE files/{id}``, ``GET files/{id}/content``, ``POST tasks``, ``GET tasks/{id}``;
+and Anthropic's ``POST messages`` (auth by ``x-api-key`` or Bearer; see `simulator.anthropic`).
 Magic words in the last user message: ``demo:refuse`` (a refusal); in a moderation
 input: ``demo:flag`` (flagged).
 """
@@ -610,6 +611,10 @@ class DemoUpstream:
         return kinds
 
     def _handle(self, request: _Request) -> _Response:
+        if request.path.rstrip("/") == "/v1/messages":  # Anthropic: its own auth and errors
+            from streamtape.simulator.anthropic import messages
+
+            return messages(self, request)
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
             raise _HTTPError(
