@@ -300,7 +300,6 @@ class MessagesAssembler:
         out = self.outcome
         for blk in self._blocks:
             if blk.kind == TOOL and not blk.input_complete():
-                blk.tool_input()
                 kind = "invalid_tool_input" if blk.input_bad else "truncated_tool_input"
                 what = "does not parse" if blk.input_bad else "is cut short"
                 self.note(

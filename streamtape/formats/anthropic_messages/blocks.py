@@ -57,7 +57,9 @@ class BlockState:
 
     __slots__ = (
         "citations",
+        "complete",
         "event_index",
+        "good",
         "input",
         "input_bad",
         "kind",
@@ -91,8 +93,10 @@ class BlockState:
         self.citations: Any = raw.get("citations", UNSET)
         self.signature: Any = raw.get("signature", UNSET)
         self.input: Any = raw.get("input", UNSET)
-        self.parsed = 0  # how many parts ``input`` was parsed from
+        self.parsed = 0  # how many parts ``input`` is up to date with
+        self.good = 0  # how many parts the last successful parse read
         self.input_bad = False  # the whole buffer did not parse
+        self.complete = True  # the whole buffer is strict JSON (or empty)
         self.event_index = event_index
         self.offset = offset
         self.t_ns = t_ns
@@ -112,46 +116,43 @@ class BlockState:
         return "".join(self.parts)
 
     def tool_input(self) -> Any:
-        """``input`` by the SDK's rule, parsed from the parts not yet parsed."""
+        """``input`` by the SDK's rule, brought up to date with the parts streamed since."""
         n = len(self.parts)
         if self.parsed == n:
             return self.input
         buf = self.json_text().encode("utf-8", "surrogatepass")
+        self.complete = True
         if buf:
             ok, value = _parses(buf)
-            self.input_bad = not ok
             if ok:
-                self.input = value
+                self.input, self.good = value, n
             else:
                 self._last_good_prefix(n)
+            self.input_bad = not ok
+            try:  # strict: a cut value still parses partially, but is not whole JSON
+                msgspec.json.decode(buf)
+            except msgspec.DecodeError:
+                self.complete = False
         self.parsed = n
         return self.input
 
     def _last_good_prefix(self, n: int) -> None:
         """The longest prefix, at a delta boundary, that parses (a binary search: a JSON
         syntax error stays one as the text grows, nearly always)."""
-        lo, hi = self.parsed, n - 1  # ``parsed`` parts are known good (or none)
+        lo, hi = self.good, n - 1  # ``good`` parts parsed (or none were)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             buf = "".join(self.parts[:mid]).encode("utf-8", "surrogatepass")
             ok, value = _parses(buf) if buf else (False, None)
             if ok:
-                self.input, lo = value, mid
+                self.input, self.good, lo = value, mid, mid
             else:
                 hi = mid - 1
 
     def input_complete(self) -> bool:
         """Whether the streamed text is one whole JSON value (not cut, not invalid)."""
-        if not self.parts:
-            return True
-        buf = self.json_text().encode("utf-8", "surrogatepass")
-        if not buf:
-            return True
-        try:
-            msgspec.json.decode(buf)
-        except msgspec.DecodeError:
-            return False
-        return True
+        self.tool_input()
+        return self.complete
 
     # ---------------------------------------------------------------------- build
 
@@ -188,7 +189,7 @@ class BlockState:
                 name=raw.get("name"),
                 input=cp(value),
                 input_json=self.json_text() if self.parts else None,
-                input_complete=self.input_complete(),
+                input_complete=self.complete,
                 extra=extra,
             )
         if kind == "redacted_thinking":

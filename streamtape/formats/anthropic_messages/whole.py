@@ -11,6 +11,7 @@ which gives exact offsets and times.
 from __future__ import annotations
 
 import io
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -19,7 +20,7 @@ from streamtape.core.exchange import Read
 from streamtape.errors import SSEError
 from streamtape.formats.anthropic_messages.assembler import MessagesAssembler
 from streamtape.formats.anthropic_messages.results import Message
-from streamtape.formats.anthropic_messages.wire import EVENTS_DECODER
+from streamtape.formats.anthropic_messages.wire import EVENT_TYPES, EVENTS_DECODER
 from streamtape.formats.base import (
     Problem,
     Source,
@@ -82,37 +83,46 @@ def _non_stream(body: bytes) -> Message | None:
     return result
 
 
-def _payload_lines(body: bytes) -> list[bytes] | None:
-    """The ``data:`` lines of a body of the plain shape, or None when it is not."""
+_PLAIN_NAMES = frozenset(f"event: {name}\n".encode() for name in EVENT_TYPES if name != "error")
+"""The ``event:`` lines the fast path takes (an ``error`` event goes the SSE way)."""
+
+
+def _spliced(body: bytes) -> bytes | None:
+    """The data payloads of a body of the plain shape as one JSON array, or None.
+
+    One event is ``event: <known type>`` (optional), ``data: <payload>``, a blank line,
+    all LF. ``readlines`` finds the line ends with memchr; each payload keeps its "\n"
+    (JSON whitespace). Every line is checked, by set and by byte count, not one by one.
+    """
     if b"\r" in body or not body.endswith(b"\n\n"):
         return None
     lines = io.BytesIO(body).readlines()
-    if body.startswith(b"event: "):
-        step = 3
-        names = b"".join(lines[0::step])
-        if names.count(b"\nevent: ") != len(lines) // step - 1 or b"event: error" in names:
-            return None
-        datas = lines[1::step]
-    elif body.startswith(b"data: "):
-        step = 2
-        datas = lines[0::step]
-    else:
+    named = body.startswith(b"event: ")
+    step = 3 if named else 2
+    n = len(lines) // step
+    if not n or len(lines) != n * step or not body.startswith(b"event: " if named else b"data: "):
         return None
-    blanks = lines[step - 1 :: step]
-    if len(lines) % step or blanks.count(b"\n") != len(blanks):
+    names = lines[0::step] if named else []
+    if named and not _PLAIN_NAMES.issuperset(names):
         return None
-    return datas
+    datas = lines[step - 2 :: step]
+    if lines[step - 1 :: step].count(b"\n") != n:
+        return None
+    payloads = list(map(bytes.removeprefix, datas, repeat(b"data: ")))
+    payloads[0] = b"[" + payloads[0]
+    payloads[-1] += b"]"
+    array = b",".join(payloads)
+    # A line that is not ``data: ...`` keeps its bytes, which this count sees.
+    if len(array) != len(body) - len(b"".join(names)) - n - 6 * n + n + 1:
+        return None
+    return array
 
 
 def _fast(body: bytes, reads: list[Read] | None) -> Message | None:
     """The plain shape in a few C-level passes and one typed decode; None otherwise."""
-    datas = _payload_lines(body)
-    if not datas:
+    array = _spliced(body)
+    if array is None:
         return None
-    joined = b"".join(datas)
-    if not joined.startswith(b"data: ") or joined.count(b"\ndata: ") != len(datas) - 1:
-        return None  # some event has another line (id:, a comment, two data lines)
-    array = b"[" + joined[6:].replace(b"\ndata: ", b"\n,") + b"]"
     try:
         events = EVENTS_DECODER.decode(array)
     except (msgspec.ValidationError, msgspec.DecodeError):
@@ -127,8 +137,7 @@ def _fast(body: bytes, reads: list[Read] | None) -> Message | None:
     if tt is not None:
         out.t_first_ns = time_at(tt, body.find(b"\n\n") + 2)
         out.t_last_ns = time_at(tt, len(body))
-    result = asm.finish()
-    return result
+    return asm.finish()
 
 
 def _slow(body: bytes, reads: list[Read] | None) -> Message:
