@@ -7,13 +7,15 @@ faults the same way, so diff, stats and reports read one shape whatever the form
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
-from typing import Any, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar, Union
 
 import msgspec
 
 from streamtape.core.exchange import Exchange, Read
 from streamtape.core.exchange import Outcome as ExchangeOutcome
+from streamtape.core.sse import SSEEvent, SSEParser
+from streamtape.errors import SSEError
 
 Source = Union[bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
 """What every ``assemble`` takes: body bytes, an iterable of reads (timed or not), an Exchange."""
@@ -73,6 +75,48 @@ class StreamOutcome(msgspec.Struct, kw_only=True):
         return self.done and self.error is None and not any(p.kind in bad for p in self.problems)
 
 
+class ProblemLog:
+    """What every assembler has: an ``outcome`` and a way to note a problem in it."""
+
+    outcome: StreamOutcome
+
+    def note(
+        self,
+        kind: str,
+        message: str,
+        event_index: int | None = None,
+        offset: int | None = None,
+        t_ns: int | None = None,
+    ) -> None:
+        """Record a problem in the outcome."""
+        self.outcome.problems.append(
+            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
+        )
+
+
+def sse_data_events(body: bytes, reads: list[Read] | None) -> tuple[list[SSEEvent], Problem | None]:
+    """The events with data of a body (timed when the reads are), for the event-by-event
+    paths; and an ``invalid_sse`` problem when the parser gave up part way."""
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    problem = None
+    try:
+        if reads:
+            for r in reads:
+                events.extend(parser.feed(r.data, r.t_ns))
+        else:
+            events.extend(parser.feed(body))
+        events.extend(parser.finish())
+    except SSEError as exc:
+        problem = Problem(kind="invalid_sse", message=str(exc), offset=parser.bytes_fed)
+    return [ev for ev in events if ev.data], problem
+
+
+def event_time(ev: SSEEvent) -> int | None:
+    """When an event arrived: the read that ended it (or began it, when cut)."""
+    return ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+
+
 def copy_json(v: Any) -> Any:
     """Copy the lists and dicts of a decoded JSON value, so accumulation never mutates it."""
     if isinstance(v, dict):
@@ -93,6 +137,47 @@ def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange |
         timed = [r for r in items if isinstance(r, Read)]
         return b"".join(r.data for r in timed), timed, None
     return b"".join(r for r in items if isinstance(r, (bytes, bytearray))), None, None
+
+
+class _HasOutcome(Protocol):
+    outcome: StreamOutcome
+
+
+ResultT = TypeVar("ResultT", bound=_HasOutcome)
+BodyPath = Callable[[bytes, Union[list[Read], None]], Union[ResultT, None]]  # noqa: UP007
+
+
+def assemble_with(
+    source: Source,
+    *,
+    whole: Callable[[bytes], ResultT | None],
+    fast: BodyPath[ResultT],
+    slow: Callable[[bytes, list[Read] | None], ResultT],
+) -> ResultT:
+    """One ``assemble`` for every format: a body that looks like one JSON value goes to
+    ``whole`` first, then ``fast`` (None: not its shape), then ``slow``; an exchange that
+    did not end complete gets a ``transport`` problem."""
+    body, reads, exchange = body_and_reads(source)
+    result = None
+    if body[:64].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"["):
+        result = whole(body)
+    if result is None:
+        result = fast(body, reads)
+    if result is None:
+        result = slow(body, reads)
+    if exchange is not None:
+        note_transport(result.outcome, exchange)
+    return result
+
+
+def error_body_outcome(obj: dict[str, Any]) -> StreamOutcome:
+    """The outcome of a whole body that is a JSON error (``{"error": ...}`` or bare)."""
+    err = obj.get("error") or obj
+    msg = err.get("message") if isinstance(err, dict) else None
+    problem = Problem(
+        kind="error_event", message=f"the body is a JSON error: {msg or str(err)[:200]}", offset=0
+    )
+    return StreamOutcome(streamed=False, error=err, problems=[problem])
 
 
 def note_transport(outcome: StreamOutcome, exchange: Exchange) -> None:

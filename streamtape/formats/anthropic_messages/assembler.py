@@ -44,7 +44,7 @@ from streamtape.formats.anthropic_messages.wire import (
     ThinkingDelta,
     decode_event_lenient,
 )
-from streamtape.formats.base import Problem, StreamOutcome, copy_json
+from streamtape.formats.base import ProblemLog, StreamOutcome, copy_json
 
 __all__ = ["MessagesAssembler"]
 
@@ -74,7 +74,7 @@ def _same(v: Any) -> Any:
     return v
 
 
-class MessagesAssembler:
+class MessagesAssembler(ProblemLog):
     """Incremental assembler for one Anthropic Messages stream.
 
     Feed each SSE event's data with :meth:`feed` (with its ``event:`` name, if any),
@@ -90,19 +90,6 @@ class MessagesAssembler:
         self.outcome = StreamOutcome()
 
     # ------------------------------------------------------------------- feeding
-
-    def note(
-        self,
-        kind: str,
-        message: str,
-        event_index: int | None = None,
-        offset: int | None = None,
-        t_ns: int | None = None,
-    ) -> None:
-        """Record a problem in the outcome."""
-        self.outcome.problems.append(
-            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
-        )
 
     def _note_here(self, kind: str, message: str, index: int | None) -> None:
         self.note(kind, message, index, *self._where)

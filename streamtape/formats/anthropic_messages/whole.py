@@ -17,17 +17,16 @@ from typing import Any
 import msgspec
 
 from streamtape.core.exchange import Read
-from streamtape.errors import SSEError
 from streamtape.formats.anthropic_messages.assembler import MessagesAssembler
 from streamtape.formats.anthropic_messages.results import Message
 from streamtape.formats.anthropic_messages.wire import EVENT_TYPES, EVENTS_DECODER
 from streamtape.formats.base import (
-    Problem,
     Source,
-    StreamOutcome,
-    body_and_reads,
-    note_transport,
+    assemble_with,
+    error_body_outcome,
+    event_time,
     read_times,
+    sse_data_events,
     time_at,
 )
 
@@ -40,22 +39,7 @@ def assemble(source: Source) -> Message:
     A body that is one JSON object (a non-stream reply, or an error) is read as such.
     The result's ``outcome`` says whether and how the stream ended.
     """
-    body, reads, exchange = body_and_reads(source)
-    result = _assemble_body(body, reads)
-    if exchange is not None:
-        note_transport(result.outcome, exchange)
-    return result
-
-
-def _assemble_body(body: bytes, reads: list[Read] | None) -> Message:
-    if body[:64].lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{"):
-        whole = _non_stream(body)
-        if whole is not None:
-            return whole
-    result = _fast(body, reads)
-    if result is not None:
-        return result
-    return _slow(body, reads)
+    return assemble_with(source, whole=_non_stream, fast=_fast, slow=_slow)
 
 
 def _non_stream(body: bytes) -> Message | None:
@@ -70,17 +54,7 @@ def _non_stream(body: bytes) -> Message | None:
         asm = MessagesAssembler()
         asm.start_whole(obj)
         return asm.finish()
-    err = obj.get("error") or obj
-    msg = err.get("message") if isinstance(err, dict) else None
-    result = Message(outcome=StreamOutcome(streamed=False, error=err))
-    result.outcome.problems.append(
-        Problem(
-            kind="error_event",
-            message=f"the body is a JSON error: {msg or str(err)[:200]}",
-            offset=0,
-        )
-    )
-    return result
+    return Message(outcome=error_body_outcome(obj))
 
 
 _PLAIN_NAMES = frozenset(f"event: {name}\n".encode() for name in EVENT_TYPES if name != "error")
@@ -142,28 +116,13 @@ def _fast(body: bytes, reads: list[Read] | None) -> Message | None:
 
 def _slow(body: bytes, reads: list[Read] | None) -> Message:
     """Event by event through the SSE parser: exact offsets, timing, every fault."""
-    from streamtape.core.sse import SSEParser
-
-    parser = SSEParser()
-    events = []
+    events, problem = sse_data_events(body, reads)
     asm = MessagesAssembler()
-    try:
-        if reads:
-            for r in reads:
-                events.extend(parser.feed(r.data, r.t_ns))
-        else:
-            events.extend(parser.feed(body))
-        events.extend(parser.finish())
-    except SSEError as exc:
-        asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
-    index = 0
-    for ev in events:
-        if not ev.data:
-            continue
-        t = ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
-        where = {"event_index": index, "offset": ev.start, "t_ns": t}
+    if problem is not None:
+        asm.outcome.problems.append(problem)
+    for index, ev in enumerate(events):
+        where = {"event_index": index, "offset": ev.start, "t_ns": event_time(ev)}
         asm.feed(ev.data, event=ev.event, complete=ev.complete, **where)
-        index += 1
     return asm.finish()
 
 

@@ -26,14 +26,15 @@ import msgspec
 from msgspec import UNSET
 
 from streamtape.core.exchange import Read
-from streamtape.errors import SSEError
 from streamtape.formats.base import (
-    Problem,
+    ProblemLog,
     Source,
     StreamOutcome,
-    body_and_reads,
-    note_transport,
+    assemble_with,
+    error_body_outcome,
+    event_time,
     read_times,
+    sse_data_events,
     time_at,
 )
 from streamtape.formats.base import copy_json as _copy
@@ -391,7 +392,7 @@ class _TextSlot:
         )
 
 
-class Assembler:
+class Assembler(ProblemLog):
     """Incremental assembler for ``chat.completion.chunk`` and ``text_completion`` streams.
 
     The stream kind is taken from the first accepted chunk's ``object``. Feed chunk
@@ -413,19 +414,6 @@ class Assembler:
         self.outcome = StreamOutcome()
 
     # ----------------------------------------------------------------- feeding
-
-    def note(
-        self,
-        kind: str,
-        message: str,
-        event_index: int | None = None,
-        offset: int | None = None,
-        t_ns: int | None = None,
-    ) -> None:
-        """Record a problem in the outcome."""
-        self.outcome.problems.append(
-            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
-        )
 
     def feed(
         self,
@@ -796,25 +784,7 @@ def assemble(source: Source) -> Completion:
     A body that is one JSON object (a non-stream reply, or an error body) is decoded as
     such. The result's ``outcome`` says whether the stream ended cleanly.
     """
-    body, reads, exchange = body_and_reads(source)
-    result = _assemble_body(body, reads)
-    if exchange is not None:
-        note_transport(result.outcome, exchange)
-    return result
-
-
-def _assemble_body(body: bytes, reads: list[Read] | None) -> Completion:
-    head = body[:64].lstrip(b" \t\r\n")
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:].lstrip(b" \t\r\n")
-    if head.startswith((b"{", b"[")):
-        whole = _non_stream(body)
-        if whole is not None:
-            return whole
-    result = _fast(body, reads)
-    if result is not None:
-        return result
-    return _slow(body, reads)
+    return assemble_with(source, whole=_non_stream, fast=_fast, slow=_slow)
 
 
 def _non_stream(body: bytes) -> Completion | None:
@@ -831,18 +801,7 @@ def _non_stream(body: bytes) -> Completion | None:
     if not isinstance(obj, dict):
         return None
     if obj.get("error") or "choices" not in obj:
-        result = ChatCompletion(outcome=StreamOutcome(streamed=False))
-        err = obj.get("error") or obj
-        result.outcome.error = err
-        msg = err.get("message") if isinstance(err, dict) else None
-        result.outcome.problems.append(
-            Problem(
-                kind="error_event",
-                message=f"the body is a JSON error: {msg or str(err)[:200]}",
-                offset=0,
-            )
-        )
-        return result
+        return ChatCompletion(outcome=error_body_outcome(obj))
     return completion_from_dict(obj)
 
 
@@ -944,27 +903,13 @@ def _fast_text(asm: Assembler, head: bytes, array: bytes) -> int:
 
 def _slow(body: bytes, reads: list[Read] | None) -> Completion:
     """Event by event through the SSE parser: exact offsets, timing, every fault."""
-    from streamtape.core.sse import SSEParser
-
-    parser = SSEParser()
-    events = []
+    events, problem = sse_data_events(body, reads)
     asm = Assembler()
-    try:
-        if reads:
-            for r in reads:
-                events.extend(parser.feed(r.data, r.t_ns))
-        else:
-            events.extend(parser.feed(body))
-        events.extend(parser.finish())
-    except SSEError as exc:
-        asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
-    index = 0
-    for ev in events:
-        if not ev.data:
-            continue
-        t = ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+    if problem is not None:
+        asm.outcome.problems.append(problem)
+    for index, ev in enumerate(events):
+        t = event_time(ev)
         asm.feed_event(
             ev.data, index, event=ev.event, offset=ev.start, t_ns=t, complete=ev.complete
         )
-        index += 1
     return asm.finish()
