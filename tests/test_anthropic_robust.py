@@ -325,3 +325,26 @@ def test_summary_counts_cached_input_and_server_tools() -> None:
         for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
     assert s.usage.input_tokens == expected_in
+
+
+@pytest.mark.parametrize("depth", [600, 990, 5000])
+def test_deeply_nested_payloads_never_raise(depth: int) -> None:
+    deep = b"[" * depth + b"]" * depth
+    tool = (
+        b'{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","input":{}}}'
+    )
+    bodies = [
+        b'event: message_start\ndata: {"type":"message_start","message":{"x":' + deep + b"}}\n\n",
+        b"data: " + tool + b'\n\ndata: {"type":"content_block_delta","index":0,"delta":'
+        b'{"type":"input_json_delta","partial_json":"' + b"[" * depth + b'"}}\n\n',
+        b'event: error\ndata: {"type":"error","error":' + deep + b"}\n\n",
+    ]
+    for body in bodies:
+        result = assemble(body)
+        result.to_json()
+        assert not result.outcome.ok
+        summarize_messages(result)
+        asm = MessagesAssembler()
+        for line in body.split(b"\n\n"):
+            asm.feed(line.partition(b"data: ")[2])
+            asm.snapshot().to_dict()

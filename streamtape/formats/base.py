@@ -119,11 +119,40 @@ def event_time(ev: SSEEvent) -> int | None:
 
 def copy_json(v: Any) -> Any:
     """Copy the lists and dicts of a decoded JSON value, so accumulation never mutates it."""
+    try:
+        return _copy_nested(v)
+    except RecursionError:  # nested deeper than Python recurses (msgspec decodes ~1000)
+        return _copy_deep(v)
+
+
+def _copy_nested(v: Any) -> Any:
     if isinstance(v, dict):
-        return {k: copy_json(x) for k, x in v.items()}
+        return {k: _copy_nested(x) for k, x in v.items()}
     if isinstance(v, list):
-        return [copy_json(x) for x in v]
+        return [_copy_nested(x) for x in v]
     return v
+
+
+def _copy_deep(v: Any) -> Any:
+    """`copy_json` without recursion: containers are made empty, then filled from a stack."""
+
+    def empty(x: Any) -> Any:
+        return {} if isinstance(x, dict) else [] if isinstance(x, list) else x
+
+    root = empty(v)
+    stack = [(v, root)] if root is not v else []
+    while stack:
+        src, dst = stack.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, x in items:
+            c = empty(x)
+            if isinstance(dst, dict):
+                dst[k] = c
+            else:
+                dst.append(c)
+            if c is not x:
+                stack.append((x, c))
+    return root
 
 
 def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange | None]:

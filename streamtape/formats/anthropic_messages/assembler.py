@@ -123,7 +123,7 @@ class MessagesAssembler(ProblemLog):
             ev: Any = EVENT_DECODER.decode(data)
             if name == "error" and not isinstance(ev, ErrorEvent):
                 raise msgspec.ValidationError("event: error")
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             ev = self._lenient(data, name, index)
             if ev is None:
                 return

@@ -48,7 +48,7 @@ def _same(v: Any) -> Any:
 def _parses(buf: bytes) -> tuple[bool, Any]:
     try:
         return True, from_json(buf, partial_mode=True)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False, None
 
 
@@ -131,7 +131,7 @@ class BlockState:
             self.input_bad = not ok
             try:  # strict: a cut value still parses partially, but is not whole JSON
                 msgspec.json.decode(buf)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 self.complete = False
         self.parsed = n
         return self.input

@@ -46,7 +46,7 @@ def _non_stream(body: bytes) -> Message | None:
     """A body that is one JSON object: a non-stream message, or an error body."""
     try:
         obj: Any = msgspec.json.decode(body.strip().removeprefix(b"\xef\xbb\xbf"))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None
@@ -99,7 +99,7 @@ def _fast(body: bytes, reads: list[Read] | None) -> Message | None:
         return None
     try:
         events = EVENTS_DECODER.decode(array)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
     asm = MessagesAssembler()
     asm._fold(events, 0)
@@ -144,7 +144,7 @@ def stream_finished(tail: bytes) -> bool:
             continue
         try:
             obj: Any = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return False
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind is None and pos and lines[pos - 1].startswith(b"event:"):
