@@ -70,6 +70,10 @@ _REPLACED_WHEN_SET = (
 )
 
 
+_GROWS: dict[int, type] = {TEXT: TextDelta, THINKING: ThinkingDelta, TOOL: InputJsonDelta}
+"""Which delta type appends to a block of each kind."""
+
+
 def _same(v: Any) -> Any:
     return v
 
@@ -153,10 +157,13 @@ class MessagesAssembler(ProblemLog):
     def _fold(self, events: list[Any], first_index: int) -> None:
         """Fold decoded events; the hot loop (text, thinking, tool JSON deltas) is flat."""
         by_index = self._by_index
+        delta_event = ContentBlockDelta
         last: object = _NEVER
         blk: BlockState | None = None
+        grows: Any = None  # the delta type that extends ``blk``'s text
+        add: Any = None  # blk.parts.append
         for i, ev in enumerate(events, first_index):
-            if ev.__class__ is not ContentBlockDelta:
+            if ev.__class__ is not delta_event:
                 self._rare(ev, i)
                 last = _NEVER  # a block start may rebind an index
                 continue
@@ -167,24 +174,19 @@ class MessagesAssembler(ProblemLog):
                     self._note_here("unknown_block", f"a delta for block {idx!r}, never started", i)
                     last = _NEVER
                     continue
-                last = idx
-            assert blk is not None
-            d: Any = ev.delta  # Any: the identity tests below are not type tests
-            dc = d.__class__
-            if dc is TextDelta:
-                if blk.kind == TEXT:
-                    blk.parts.append(d.text)
-            elif dc is InputJsonDelta:
-                if blk.kind == TOOL:
-                    blk.parts.append(d.partial_json)
-            elif dc is ThinkingDelta:
-                if blk.kind == THINKING:
-                    blk.parts.append(d.thinking)
-            elif dc is SignatureDelta:
+                last, grows, add = idx, _GROWS.get(blk.kind), blk.parts.append
+            d: Any = ev.delta  # Any: the identity tests are not type tests
+            if d.__class__ is grows:
+                add(d.value)
+            elif d.__class__ is SignatureDelta:
+                assert blk is not None
                 if blk.kind == THINKING:
                     blk.signature = d.signature
-            elif dc is CitationsDelta and blk.kind == TEXT:
-                blk.cite(d.citation)
+            elif d.__class__ is CitationsDelta:
+                assert blk is not None
+                if blk.kind == TEXT:
+                    blk.cite(d.citation)
+            # any other delta does not fit the block (or is unknown): ignored, as the SDK does
         self.outcome.chunks += len(events)
 
     def _rare(self, ev: Any, i: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import msgspec
 from jiter import from_json
 from msgspec import UNSET
 
@@ -123,16 +122,16 @@ class BlockState:
         buf = self.json_text().encode("utf-8", "surrogatepass")
         self.complete = True
         if buf:
-            ok, value = _parses(buf)
-            if ok:
-                self.input, self.good = value, n
-            else:
-                self._last_good_prefix(n)
-            self.input_bad = not ok
-            try:  # strict: a cut value still parses partially, but is not whole JSON
-                msgspec.json.decode(buf)
-            except (msgspec.DecodeError, RecursionError):
-                self.complete = False
+            try:  # whole JSON: the partial parse would give the same value
+                self.input, self.good, self.input_bad = from_json(buf), n, False
+            except (ValueError, RecursionError):
+                self.complete = False  # cut, invalid, or trailing bytes after the value
+                ok, value = _parses(buf)
+                if ok:
+                    self.input, self.good = value, n
+                else:
+                    self._last_good_prefix(n)
+                self.input_bad = not ok
         self.parsed = n
         return self.input
 
