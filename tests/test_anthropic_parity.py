@@ -57,16 +57,20 @@ def test_generated_streams_match_sdk(events: Events, data: st.DataObject) -> Non
 
 
 @SETTINGS
-@given(events=message_streams())
-def test_the_fast_path_matches_the_sdk_and_the_sse_path(events: Events) -> None:
+@given(events=message_streams(), data=st.data())
+def test_the_fast_path_matches_the_sdk_and_the_sse_path(
+    events: Events, data: st.DataObject
+) -> None:
     body = plain_body(events)
-    fast = whole._fast(body, None)
+    chunks = split_reads(data.draw, body)
+    reads = [Read(t_ns=1000 * (i + 1), data=r) for i, r in enumerate(chunks)]
+    fast = whole._fast(body, reads)
     assert fast is not None  # the API's own shape always takes the fast path
-    expected = sdk_final([body])
+    expected = sdk_final(chunks)
     assert norm(fast.to_dict()) == expected
-    slow = whole._slow(body, None)
+    slow = whole._slow(body, reads)
     assert norm(slow.to_dict()) == expected
-    assert fast.outcome.events == slow.outcome.events and fast.outcome.ok and slow.outcome.ok
+    assert fast.outcome == slow.outcome and fast.outcome.ok  # timing included
 
 
 @SETTINGS
