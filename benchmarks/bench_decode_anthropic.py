@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_decode_anthropic.py`` (add ``--quick`` for fewer repeats).
 
-Every figure is measured in this one run on the same generated streams:
+Every figure is measured in this one run on the same generated streams, in CPU time of
+this process (``time.process_time``), so other work on a shared machine does not count:
 
 * **streamtape**: ``streamtape.formats.anthropic_messages.assemble(body)``.
 * **anthropic SDK**: what ``client.messages.stream()`` does to the bytes: its
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -174,9 +176,9 @@ def main() -> None:
             "streamtape": lambda b=body: assemble(b),
             "floor": lambda p=payloads: floor(p),
         }
-        fast = measure(fns, budget)
+        fast = measure(fns, budget, time.process_time)
         ours_t, fl = fast["streamtape"], fast["floor"]
-        sdk_t = measure({"sdk": lambda b=body: sdk_path(b)}, budget / 3)["sdk"]
+        sdk_t = measure({"sdk": lambda b=body: sdk_path(b)}, budget / 3, time.process_time)["sdk"]
         print(
             f"{name:<20}{len(body) / 1024:>6.1f}{ours_t * 1e6:>10.0f}µs{fl * 1e6:>8.0f}µs"
             f"{ours_t / fl:>7.2f}x{sdk_t * 1e3:>9.2f}ms{sdk_t / ours_t:>8.0f}x"
