@@ -148,7 +148,7 @@ def test_create_streamed_and_not_through_the_sdk(upstream: UpstreamServer, tmp_p
 def test_async_create_and_stream_record_and_replay(
     upstream: UpstreamServer, tmp_path: Path
 ) -> None:
-    async def run(transport: Any, base_url: str) -> tuple[Any, Any]:
+    async def run(transport: Any, base_url: str) -> tuple[Any, ...]:
         async with aclient(transport, base_url) as c:
             async with c.messages.stream(
                 model="claude-sonnet-4-5", max_tokens=120, messages=HI, thinking=THINK
@@ -160,13 +160,17 @@ def test_async_create_and_stream_record_and_replay(
                 model="claude-sonnet-4-5", max_tokens=60, messages=HI, stream=True
             )
             texts = [e.delta.text async for e in stream if e.type == "content_block_delta"]
-        return norm(final.to_dict()), "".join(texts)
+            whole = await c.messages.create(
+                model="claude-sonnet-4-5", max_tokens=200, messages=HI, tools=TOOLS
+            )
+        return norm(final.to_dict()), "".join(texts), norm(whole.to_dict())
 
     path = tmp_path / "a.tape"
     live = asyncio.run(run(AsyncRecordingTransport(path), upstream.url))
-    first, second = Cassette.open(path).exchanges()
+    first, second, third = Cassette.open(path).exchanges()
     assert norm(assemble(first).to_dict()) == live[0]
     assert summarize(assemble(second)).text == live[1] and assemble(second).outcome.ok
+    assert norm(assemble(third).to_dict()) == live[2] and not assemble(third).outcome.streamed
     assert asyncio.run(run(ReplayTransport(path, "original"), NOWHERE)) == live
 
 

@@ -48,8 +48,8 @@ def _non_stream(body: bytes) -> Message | None:
         obj: Any = msgspec.json.decode(body.strip().removeprefix(b"\xef\xbb\xbf"))
     except (msgspec.DecodeError, RecursionError):
         return None
-    if not isinstance(obj, dict):
-        return None
+    if not isinstance(obj, dict) or obj.get("type") in _STREAM_TYPES:
+        return None  # one bare event (JSON lines): the SSE path says what it is
     if obj.get("type") == "message" or ("content" in obj and not obj.get("error")):
         asm = MessagesAssembler()
         asm.start_whole(obj)
@@ -57,6 +57,7 @@ def _non_stream(body: bytes) -> Message | None:
     return Message(outcome=error_body_outcome(obj))
 
 
+_STREAM_TYPES = EVENT_TYPES - {"error"}
 _PLAIN_NAMES = frozenset(f"event: {name}\n".encode() for name in EVENT_TYPES if name != "error")
 """The ``event:`` lines the fast path takes (an ``error`` event goes the SSE way)."""
 
