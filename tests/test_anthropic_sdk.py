@@ -48,6 +48,7 @@ NOWHERE = "http://nowhere.invalid"
 
 
 def client(transport: Any, base_url: str, **kw: Any) -> Any:
+    """An SDK client over httpx2, through ``transport`` (None: straight to the network)."""
     return anthropic.Anthropic(
         api_key=KEY,
         base_url=base_url,
@@ -222,3 +223,29 @@ def test_the_endpoint_speaks_anthropic(upstream: UpstreamServer) -> None:
     assert (
         result.stop_reason == "max_tokens" and result.usage and result.usage["output_tokens"] == 5
     )
+
+
+@pytest.mark.parametrize("fault", ["crlf", "comments", "crlf,comments"])
+def test_gateway_framing_faults_assemble_to_the_same_message(
+    fault: str, upstream: UpstreamServer
+) -> None:
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 200, "messages": HI, "stream": True}
+    body["tools"] = TOOLS
+    auth = {"x-api-key": KEY}
+    with httpx2.Client(base_url=upstream.url) as http:
+        plain = http.post("/v1/messages", json=body, headers=auth).content
+        odd = http.post("/v1/messages", json=body, headers={**auth, FAULT_HEADER: fault}).content
+    assert odd != plain
+    clean, faulty = assemble(plain), assemble(odd)
+    assert faulty.to_dict() == clean.to_dict() and faulty.outcome.ok and clean.outcome.ok
+    with client(None, upstream.url, default_headers={FAULT_HEADER: fault}) as c:
+        assert helper_final(c, tools=TOOLS) == norm(clean.to_dict())
+
+
+@pytest.mark.parametrize("fault", ["http-500", "http-429"])
+def test_http_errors_have_the_messages_api_shape(fault: str, upstream: UpstreamServer) -> None:
+    with client(None, upstream.url, default_headers={FAULT_HEADER: fault}) as c:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            c.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=HI)
+    assert caught.value.status_code == int(fault[5:])
+    assert caught.value.body["type"] == "error"  # type: ignore[index]

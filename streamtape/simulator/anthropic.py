@@ -19,6 +19,7 @@ else a text block cut at ``max_tokens``. Faults of ``x-demo-fault`` apply, with 
 from __future__ import annotations
 
 import base64
+import json
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,9 @@ def plan_message(body: dict[str, Any], max_tokens_cap: int = 4096) -> _Plan:
             400, "invalid_request_error", "max_tokens: a positive integer is required"
         )
     model = str(body.get("model") or "claude-sonnet-4-5")
-    seed = _seed("messages", {k: v for k, v in body.items() if k != "stream"})
+    # Key order is the client's choice, not part of the request's meaning.
+    key = json.dumps({k: v for k, v in body.items() if k != "stream"}, sort_keys=True)
+    seed = _seed("messages", key)
     rng = random.Random(seed)
     blocks: list[_Block] = []
     thinking = body.get("thinking")
