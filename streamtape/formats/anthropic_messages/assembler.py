@@ -120,7 +120,7 @@ class MessagesAssembler(ProblemLog):
         if not complete:
             msg = "the stream ended inside this event (no blank line after it)"
             self._note_here("truncated_tail", msg, index)
-        if not data.strip() or data.startswith(b"[DONE]"):
+        if not data or data.isspace() or data.startswith(b"[DONE]"):
             return  # empty data (the SDK skips it) and a gateway's [DONE] mean nothing here
         name = event if event and event != "message" else None
         try:
