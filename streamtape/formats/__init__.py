@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from streamtape.formats import anthropic_messages
+from streamtape.formats.anthropic_messages import Message, summarize_messages
 from streamtape.formats.openai_chat import whole as openai_chat
 from streamtape.formats.openai_chat.assembler import Assembler, Completion
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
@@ -11,10 +13,11 @@ from streamtape.formats.summary import Summary, register_summarizer, summarize
 
 register_summarizer(ChatCompletion, summarize_chat)
 register_summarizer(TextCompletion, summarize_text)
+register_summarizer(Message, summarize_messages)
 
 __all__ = ["Assembler", "Completion", "Summary", "assemble", "stream_finished", "summarize"]
 
-_FINISHED = (openai_chat.stream_finished,)
+_FINISHED = (openai_chat.stream_finished, anthropic_messages.stream_finished)
 
 
 def stream_finished(body: bytes) -> bool:

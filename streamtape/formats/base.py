@@ -7,13 +7,15 @@ faults the same way, so diff, stats and reports read one shape whatever the form
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
-from typing import Any, Union
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar, Union
 
 import msgspec
 
 from streamtape.core.exchange import Exchange, Read
 from streamtape.core.exchange import Outcome as ExchangeOutcome
+from streamtape.core.sse import SSEEvent, SSEParser
+from streamtape.errors import SSEError
 
 Source = Union[bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
 """What every ``assemble`` takes: body bytes, an iterable of reads (timed or not), an Exchange."""
@@ -94,6 +96,99 @@ class StreamOutcome(msgspec.Struct, kw_only=True):
         )
 
 
+class ProblemLog:
+    """What every assembler has: an ``outcome`` and a way to note a problem in it."""
+
+    outcome: StreamOutcome
+
+    def note(
+        self,
+        kind: str,
+        message: str,
+        event_index: int | None = None,
+        offset: int | None = None,
+        t_ns: int | None = None,
+    ) -> None:
+        """Record a problem in the outcome."""
+        self.outcome.problems.append(
+            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
+        )
+
+
+SSE_WINDOW = 1 << 20
+"""Bytes of an untimed body fed to the parser at once: events never pile up past that."""
+
+
+def sse_data_events(
+    body: bytes, reads: list[Read] | None, on_problem: Callable[[Problem], None]
+) -> Iterator[SSEEvent]:
+    """The events with data of a body (timed when the reads are), as they are parsed.
+
+    For the event-by-event paths: events go to the assembler read by read, so memory
+    follows the result, not the number of events. When the parser gives up part way,
+    ``on_problem`` gets an ``invalid_sse`` problem and the events stop there.
+    """
+    parser = SSEParser()
+    pieces: Iterable[tuple[bytes, int | None]] = (
+        ((r.data, r.t_ns) for r in reads)
+        if reads
+        else ((body[i : i + SSE_WINDOW], None) for i in range(0, len(body), SSE_WINDOW))
+    )
+    try:
+        for data, t_ns in pieces:
+            for ev in parser.feed(data, t_ns):
+                if ev.data:
+                    yield ev
+        for ev in parser.finish():
+            if ev.data:
+                yield ev
+    except SSEError as exc:
+        on_problem(Problem(kind="invalid_sse", message=str(exc), offset=parser.bytes_fed))
+
+
+def event_time(ev: SSEEvent) -> int | None:
+    """When an event arrived: the read that ended it (or began it, when cut)."""
+    return ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+
+
+def copy_json(v: Any) -> Any:
+    """Copy the lists and dicts of a decoded JSON value, so accumulation never mutates it."""
+    try:
+        return _copy_nested(v)
+    except RecursionError:  # nested deeper than Python recurses (msgspec decodes ~1000)
+        return _copy_deep(v)
+
+
+def _copy_nested(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _copy_nested(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy_nested(x) for x in v]
+    return v
+
+
+def _copy_deep(v: Any) -> Any:
+    """`copy_json` without recursion: containers are made empty, then filled from a stack."""
+
+    def empty(x: Any) -> Any:
+        return {} if isinstance(x, dict) else [] if isinstance(x, list) else x
+
+    root = empty(v)
+    stack = [(v, root)] if root is not v else []
+    while stack:
+        src, dst = stack.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, x in items:
+            c = empty(x)
+            if isinstance(dst, dict):
+                dst[k] = c
+            else:
+                dst.append(c)
+            if c is not x:
+                stack.append((x, c))
+    return root
+
+
 def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange | None]:
     """The body bytes, the timed reads (when known) and the exchange (when given) of a source."""
     if isinstance(source, Exchange):
@@ -105,6 +200,47 @@ def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange |
         timed = [r for r in items if isinstance(r, Read)]
         return b"".join(r.data for r in timed), timed, None
     return b"".join(r for r in items if isinstance(r, (bytes, bytearray))), None, None
+
+
+class _HasOutcome(Protocol):
+    outcome: StreamOutcome
+
+
+ResultT = TypeVar("ResultT", bound=_HasOutcome)
+BodyPath = Callable[[bytes, Union[list[Read], None]], Union[ResultT, None]]  # noqa: UP007
+
+
+def assemble_with(
+    source: Source,
+    *,
+    whole: Callable[[bytes], ResultT | None],
+    fast: BodyPath[ResultT],
+    slow: Callable[[bytes, list[Read] | None], ResultT],
+) -> ResultT:
+    """One ``assemble`` for every format: a body that looks like one JSON value goes to
+    ``whole`` first, then ``fast`` (None: not its shape), then ``slow``; an exchange that
+    did not end complete gets a ``transport`` problem."""
+    body, reads, exchange = body_and_reads(source)
+    result = None
+    if body[:64].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"["):
+        result = whole(body)
+    if result is None:
+        result = fast(body, reads)
+    if result is None:
+        result = slow(body, reads)
+    if exchange is not None:
+        note_transport(result.outcome, exchange)
+    return result
+
+
+def error_body_outcome(obj: dict[str, Any]) -> StreamOutcome:
+    """The outcome of a whole body that is a JSON error (``{"error": ...}`` or bare)."""
+    err = obj.get("error") or obj
+    msg = err.get("message") if isinstance(err, dict) else None
+    problem = Problem(
+        kind="error_event", message=f"the body is a JSON error: {msg or str(err)[:200]}", offset=0
+    )
+    return StreamOutcome(streamed=False, error=err, problems=[problem])
 
 
 def note_transport(outcome: StreamOutcome, exchange: Exchange) -> None:

@@ -95,7 +95,7 @@ def tool_use(
         text = arguments
         try:
             parsed, valid = msgspec.json.decode(text), True
-        except (msgspec.DecodeError, UnicodeError):
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             parsed, valid = None, False
     else:
         parsed, valid = arguments, arguments is not None

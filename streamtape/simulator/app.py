@@ -8,7 +8,8 @@ against real sockets instead of mocks. `UpstreamServer` runs it on loopback.
 
 Routes (all under ``/v1``, all need ``authorization: Bearer <any key>``) are listed in
 `DemoUpstream.routes`, one line each; the handlers live in `chat`, `completions` and
-`endpoints`, the plumbing in `asgi`, the gate and the faults in `routing`.
+`endpoints`, the plumbing in `asgi`, the gate and the faults in `routing`. Anthropic's
+``POST messages`` has its own auth (``x-api-key`` or Bearer) and error shape: `anthropic`.
 Magic words in the last user message: ``demo:refuse`` (a refusal); in a moderation
 input: ``demo:flag`` (flagged).
 """
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streamtape.core.faults import Event
-from streamtape.simulator import chat, completions, endpoints
+from streamtape.simulator import anthropic, chat, completions, endpoints
 from streamtape.simulator.asgi import (
     GZIP_HEADER,
     HTTPError,
@@ -151,6 +152,8 @@ class DemoUpstream:
     # -- internals ------------------------------------------------------------------------------
 
     def _handle(self, request: Request) -> Response:
+        if request.path.rstrip("/") == "/v1/messages":  # Anthropic: its own auth and errors
+            return anthropic.messages(self, request)
         return route(self.routes, request)
 
     # The handlers that depend on the app's settings (read per request, as before).

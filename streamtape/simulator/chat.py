@@ -36,7 +36,7 @@ from streamtape.simulator.synth import (
 
 _REFUSAL = "I'm sorry, but I can't help with that request."
 _ARG_STRINGS = ("Edinburgh", "Paris", "celsius", "AAPL", "2024-09-26", "hello world", "Lisbon")
-_ARG_TOKEN_RE = re.compile(r"[A-Za-z0-9_]{1,6}|[^A-Za-z0-9_]{1,3}")
+ARG_TOKEN_RE = re.compile(r"[A-Za-z0-9_]{1,6}|[^A-Za-z0-9_]{1,3}")
 _MAX_PARALLEL_CALLS = 4
 
 
@@ -154,7 +154,7 @@ def _tool_choice(opts: _Options, index: int, rng: random.Random) -> ChatChoice:
     for t_index, tool in enumerate(opts.tools[:_MAX_PARALLEL_CALLS]):
         args = dumps(example_value(tool.get("parameters", {}), rng)).decode()
         call_id = ident("call_", 24, opts.seed, index, t_index)
-        calls.append((call_id, str(tool.get("name", "tool")), _ARG_TOKEN_RE.findall(args)))
+        calls.append((call_id, str(tool.get("name", "tool")), ARG_TOKEN_RE.findall(args)))
     finish = "stop" if opts.forced else "tool_calls"
     return ChatChoice(index, "tools", [], None, calls, finish)
 

@@ -18,9 +18,9 @@ from typing import Any, Union, cast
 import msgspec
 from msgspec import UNSET
 
-from streamtape.formats.base import Problem, StreamOutcome
+from streamtape.formats.base import ProblemLog, StreamOutcome, copy_json
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
-from streamtape.formats.openai_chat.slots import ChatSlot, TextSlot, copy_json
+from streamtape.formats.openai_chat.slots import ChatSlot, TextSlot
 from streamtape.formats.openai_chat.wire import (
     CHUNK_DECODER,
     Chunk,
@@ -37,7 +37,7 @@ _CHAT_OBJECTS = frozenset({"chat.completion.chunk", "chat.completion"})
 _NEVER = object()
 
 
-class Assembler:
+class Assembler(ProblemLog):
     """Incremental assembler for ``chat.completion.chunk`` and ``text_completion`` streams.
 
     The stream kind is taken from the first accepted chunk's ``object``. Feed chunk
@@ -59,19 +59,6 @@ class Assembler:
         self.outcome = StreamOutcome()
 
     # ----------------------------------------------------------------- feeding
-
-    def note(
-        self,
-        kind: str,
-        message: str,
-        event_index: int | None = None,
-        offset: int | None = None,
-        t_ns: int | None = None,
-    ) -> None:
-        """Record a problem in the outcome."""
-        self.outcome.problems.append(
-            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
-        )
 
     def feed(
         self,

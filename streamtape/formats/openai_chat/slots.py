@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from streamtape.formats.base import copy_json
 from streamtape.formats.openai_chat.results import (
     ChatChoice,
     ChatMessage,
@@ -45,15 +46,6 @@ def same(v: Any) -> Any:
 def fix_surrogates(s: str) -> str:
     """Join surrogate halves that arrived in separate chunks; replace lone ones."""
     return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def copy_json(v: Any) -> Any:
-    """Copy lists and dicts so accumulation never mutates a decoded chunk."""
-    if isinstance(v, dict):
-        return {k: copy_json(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [copy_json(x) for x in v]
-    return v
 
 
 def merge(

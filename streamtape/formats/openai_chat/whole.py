@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
 
 import msgspec
 
 from streamtape.core.exchange import Read
-from streamtape.core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent, SSEParser
-from streamtape.errors import SSEError
+from streamtape.core.sse import DEFAULT_MAX_EVENT_BYTES
 from streamtape.formats.base import (
     Problem,
     Source,
     StreamOutcome,
-    body_and_reads,
-    note_transport,
+    assemble_with,
+    error_body_outcome,
+    event_time,
     read_times,
+    sse_data_events,
     time_at,
 )
 from streamtape.formats.openai_chat.assembler import Assembler, Completion
@@ -48,25 +48,7 @@ def assemble(source: Source) -> Completion:
     A body that is one JSON object (a non-stream reply, or an error body) is decoded as
     such. The result's ``outcome`` says whether the stream ended cleanly.
     """
-    body, reads, exchange = body_and_reads(source)
-    result = _assemble_body(body, reads)
-    if exchange is not None:
-        note_transport(result.outcome, exchange)
-    return result
-
-
-def _assemble_body(body: bytes, reads: list[Read] | None) -> Completion:
-    head = body[:64].lstrip(b" \t\r\n")
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:].lstrip(b" \t\r\n")
-    if head.startswith((b"{", b"[")):
-        whole = _non_stream(body)
-        if whole is not None:
-            return whole
-    result = _fast(body, reads)
-    if result is not None:
-        return result
-    return _slow(body, reads)
+    return assemble_with(source, whole=_non_stream, fast=_fast, slow=_slow)
 
 
 def _non_stream(body: bytes) -> Completion | None:
@@ -85,18 +67,7 @@ def _non_stream(body: bytes) -> Completion | None:
     if not isinstance(obj, dict):
         return None
     if obj.get("error") or "choices" not in obj:
-        result = ChatCompletion(outcome=StreamOutcome(streamed=False))
-        err = obj.get("error") or obj
-        result.outcome.error = err
-        msg = err.get("message") if isinstance(err, dict) else None
-        result.outcome.problems.append(
-            Problem(
-                kind="error_event",
-                message=f"the body is a JSON error: {msg or str(err)[:200]}",
-                offset=0,
-            )
-        )
-        return result
+        return ChatCompletion(outcome=error_body_outcome(obj))
     try:
         return completion_from_dict(obj)
     except msgspec.ValidationError as exc:
@@ -243,31 +214,14 @@ def _place_problems(out: StreamOutcome, body: bytes, k: int) -> None:
 
 def _slow(body: bytes, reads: list[Read] | None) -> Completion:
     """Event by event through the SSE parser: exact offsets, timing, every fault."""
-    parser = SSEParser()
     asm = Assembler()
-    index = 0
-    pieces: Iterable[tuple[bytes, int | None]] = (
-        ((r.data, r.t_ns) for r in reads)
-        if reads
-        else ((body[i : i + _WINDOW], None) for i in range(0, len(body), _WINDOW))
-    )
-    try:
-        for data, t_ns in pieces:  # events go to the assembler read by read: bounded memory
-            index = _feed_events(asm, parser.feed(data, t_ns), index)
-        _feed_events(asm, parser.finish(), index)
-    except SSEError as exc:
-        asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
-    return asm.finish()
-
-
-def _feed_events(asm: Assembler, events: list[SSEEvent], index: int) -> int:
-    """Feed parsed events that carry data; return the next event index."""
-    for ev in events:
-        if not ev.data:
-            continue
-        t = ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+    for index, ev in enumerate(sse_data_events(body, reads, asm.outcome.problems.append)):
         asm.feed_event(
-            ev.data, index, event=ev.event, offset=ev.start, t_ns=t, complete=ev.complete
+            ev.data,
+            index,
+            event=ev.event,
+            offset=ev.start,
+            t_ns=event_time(ev),
+            complete=ev.complete,
         )
-        index += 1
-    return index
+    return asm.finish()
