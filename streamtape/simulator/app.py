@@ -643,6 +643,10 @@ class DemoUpstream:
             return self._chat(request.json(), faults)
         if path == "/v1/completions" and method == "POST":
             return self._completions(request.json(), faults)
+        if path == "/v1/responses" and method == "POST":
+            from streamtape.simulator.responses import responses_reply
+
+            return responses_reply(request.json(), faults, self.max_tokens_cap)
         extra = self._handle_other(method, path, request)
         if extra is not None:
             return extra
