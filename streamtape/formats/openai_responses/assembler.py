@@ -21,13 +21,12 @@ terminal payload's ``output`` was empty although items streamed: rebuilt from th
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import msgspec
 
 from streamtape.formats.base import Problem, StreamOutcome
-from streamtape.formats.openai_responses.fold import Slot, stand_in
+from streamtape.formats.openai_responses.fold import Slot, copy_json, stand_in
 from streamtape.formats.openai_responses.results import Response, response_from
 from streamtape.formats.openai_responses.wire import (
     EVENT_DECODER,
@@ -302,7 +301,7 @@ class ResponsesAssembler:
             # A resumed or gateway stream may announce items in the lifecycle payload.
             for i, item in enumerate(response.get("output") or ()):
                 if isinstance(item, dict) and ev.type in LIFECYCLE:
-                    self._slots[i] = Slot(copy.deepcopy(item))
+                    self._slots[i] = Slot(copy_json(item))
         if ev.type in TERMINAL:
             self._terminal = response
             self.outcome.done = True
@@ -321,7 +320,7 @@ class ResponsesAssembler:
         if i in self._slots:
             msg = f"output index {i} was announced twice; the later item replaces it"
             self.note("duplicate_item", msg, index, offset, t)
-        self._slots[i] = Slot(copy.deepcopy(item))
+        self._slots[i] = Slot(copy_json(item))
         self._remember(i, item)
 
     def _item_done(self, ev: Event, index: int | None, offset: int | None, t: int | None) -> None:
@@ -363,7 +362,7 @@ class ResponsesAssembler:
         slot = self._slots.get(i)
         if slot is None:
             base = self._done.get(i)
-            item = copy.deepcopy(base) if base is not None else stand_in(ev.type, ev.item_id)
+            item = copy_json(base) if base is not None else stand_in(ev.type, ev.item_id)
             slot = self._slots[i] = Slot(item)
             if base is None:
                 msg = f"{ev.type} for output index {i}, which was never announced"
@@ -427,7 +426,7 @@ class ResponsesAssembler:
         for i in sorted(self._slots.keys() | self._done.keys()):
             done = self._done.get(i)
             if done is not None:
-                out.append(copy.deepcopy(done) if clone else done)
+                out.append(copy_json(done) if clone else done)
             else:
                 out.append(self._slots[i].built(clone))
         return out
@@ -436,13 +435,13 @@ class ResponsesAssembler:
         top = self._terminal if self._terminal is not None else self._top
         given = top.get("output")
         if isinstance(given, list) and given:
-            output = copy.deepcopy(given) if clone else given
+            output = copy_json(given) if clone else given
         else:
             output = self._output(clone)
         if self._fix:
             output = _fix_surrogates(output)
         outcome = msgspec.structs.replace(self.outcome, problems=list(self.outcome.problems))
-        return response_from(copy.deepcopy(top) if clone else top, output, outcome)
+        return response_from(copy_json(top) if clone else top, output, outcome)
 
     def snapshot(self) -> Response:
         """The response as assembled so far (a copy; feeding on does not change it)."""

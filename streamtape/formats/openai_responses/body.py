@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -111,16 +112,15 @@ def _fast(body: bytes, reads: list[Read] | None) -> Response | None:
     n, rest = divmod(len(lines), stride)
     if rest or not n or lines[stride - 1 :: stride].count(b"\n") != n:
         return None
-    # Each line holds exactly one LF, at its end, so the count of LF + prefix proves
-    # that every line in that position starts with the prefix.
-    datas = b"".join(lines[stride - 2 :: stride])
-    if not datas.startswith(b"data: ") or datas.count(b"\ndata: ") != n - 1:
+    datas = lines[stride - 2 :: stride]
+    if not all(map(bytes.startswith, datas, repeat(b"data: "))):
         return None
-    if stride == 3:
-        names = b"".join(lines[0::3])
-        if not names.startswith(b"event: ") or names.count(b"\nevent: ") != n - 1:
-            return None
-    array = b"[" + datas[6:-1].replace(b"\ndata: ", b",") + b"]"
+    if stride == 3 and not all(map(bytes.startswith, lines[0::3], repeat(b"event: "))):
+        return None
+    payloads = list(map(bytes.removeprefix, datas, repeat(b"data: ")))
+    payloads[0] = b"[" + payloads[0]
+    payloads[-1] += b"]"
+    array = b",".join(payloads)
     try:
         events = EVENTS_DECODER.decode(array)
     except (msgspec.ValidationError, msgspec.DecodeError):

@@ -9,7 +9,6 @@ parts that were never announced still land somewhere sensible.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,15 @@ from streamtape.formats.openai_responses.wire import JSONDict
 # Buffer fields: which key of which container a delta of that kind extends.
 TOP_FIELDS = frozenset({"arguments", "input", "code"})
 PART_FIELDS = frozenset({"text", "refusal"})
+
+
+def copy_json(value: Any) -> Any:
+    """A copy of decoded JSON (dicts and lists copied, the rest shared: it is immutable)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
 
 
 def _list(owner: JSONDict, key: str) -> list[Any]:
@@ -119,26 +127,26 @@ class Slot:
         """``content_part.*`` (``key="content"``) or ``reasoning_summary_part.*`` (``summary``)."""
         self.flush()
         parts = _list(self.item, key)
-        parts[_slot_in(parts, index, dict)] = copy.deepcopy(part)
+        parts[_slot_in(parts, index, dict)] = copy_json(part)
 
     def annotate(self, content: int | None, index: int | None, annotation: Any) -> None:
         self.flush()
         part = _entry(_list(self.item, "content"), content, self._part_maker("text"))
         notes = _list(part, "annotations")
         if index is None:
-            notes.append(copy.deepcopy(annotation))
+            notes.append(copy_json(annotation))
         else:
-            notes[_slot_in(notes, index, dict)] = copy.deepcopy(annotation)
+            notes[_slot_in(notes, index, dict)] = copy_json(annotation)
 
     def shell_output(self, index: int | None, output: list[Any]) -> None:
         """``shell_call_output_content.done``: the command's output as the server sent it."""
         self.flush()
-        self.item["output"] = copy.deepcopy(output)
+        self.item["output"] = copy_json(output)
 
     def built(self, clone: bool) -> JSONDict:
         """The item with every delta joined in (a deep copy when ``clone``)."""
         self.flush()
-        return copy.deepcopy(self.item) if clone else self.item
+        return copy_json(self.item) if clone else self.item
 
 
 def _summary_part() -> JSONDict:
@@ -174,6 +182,6 @@ def stand_in(event_type: str, item_id: str | None) -> JSONDict:
     if base is None:
         base = {"type": kind if kind.endswith("_call") else "unknown"}
     item: JSONDict = {"id": item_id} if item_id is not None else {}
-    item.update(copy.deepcopy(base))
+    item.update(copy_json(base))
     item["status"] = "in_progress"
     return item

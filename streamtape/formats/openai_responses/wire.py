@@ -25,16 +25,19 @@ _EXTRA = msgspec.field(default=None, name="~streamtape.extra~")
 class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One Responses stream event; which fields are set depends on ``type``."""
 
+    # Declared in the order the API sends keys (msgspec looks the next one up first).
     type: str
     sequence_number: int | None = None
-    output_index: int | None = None
     item_id: str | None = None
+    output_index: int | None = None
     content_index: int | None = None
+    delta: str | JSONDict | None = None
+    """Text of a ``*.delta`` event; ``{stdout, stderr}`` for shell output deltas."""
+    logprobs: list[Any] | None = None
+    obfuscation: str | None = None
     summary_index: int | None = None
     annotation_index: int | None = None
     command_index: int | None = None
-    delta: str | JSONDict | None = None
-    """Text of a ``*.delta`` event; ``{stdout, stderr}`` for shell output deltas."""
     text: str | None = None
     refusal: str | None = None
     arguments: str | None = None
@@ -51,9 +54,7 @@ class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     response: JSONDict | None = None
     annotation: JSONDict | None = None
     output: list[Any] | None = None
-    logprobs: list[Any] | None = None
     error: Any = None
-    obfuscation: str | None = None
     partial_image_index: int | None = None
     partial_image_b64: str | None = None
     extra: JSONDict | None = _EXTRA
