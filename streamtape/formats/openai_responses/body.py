@@ -30,6 +30,7 @@ from streamtape.formats.base import (
     time_at,
 )
 from streamtape.formats.openai_responses.assembler import ResponsesAssembler
+from streamtape.formats.openai_responses.fold import fix_surrogates
 from streamtape.formats.openai_responses.results import Response, response_from
 from streamtape.formats.openai_responses.wire import EVENTS_DECODER
 
@@ -68,7 +69,7 @@ def _non_stream(body: bytes) -> Response | None:
         obj: Any = msgspec.json.decode(text)
     except msgspec.DecodeError:
         try:
-            obj = json.loads(text.decode("utf-8", "surrogateescape"))
+            obj = fix_surrogates(json.loads(text.decode("utf-8", "surrogateescape")))
         except ValueError:
             return None  # not one JSON value: let the SSE path report it
     if not isinstance(obj, dict):
@@ -112,15 +113,18 @@ def _fast(body: bytes, reads: list[Read] | None) -> Response | None:
     n, rest = divmod(len(lines), stride)
     if rest or not n or lines[stride - 1 :: stride].count(b"\n") != n:
         return None
-    datas = lines[stride - 2 :: stride]
-    if not all(map(bytes.startswith, datas, repeat(b"data: "))):
+    # Every LF in ``names`` ends a line, so the count proves each line's prefix.
+    names = b"".join(lines[0::3]) if stride == 3 else b""
+    if stride == 3 and (not names.startswith(b"event: ") or names.count(b"\nevent: ") != n - 1):
         return None
-    if stride == 3 and not all(map(bytes.startswith, lines[0::3], repeat(b"event: "))):
-        return None
-    payloads = list(map(bytes.removeprefix, datas, repeat(b"data: ")))
+    payloads = list(map(bytes.removeprefix, lines[stride - 2 :: stride], repeat(b"data: ")))
     payloads[0] = b"[" + payloads[0]
     payloads[-1] += b"]"
     array = b",".join(payloads)
+    # The lines partition the body; the array is the data lines less 6 bytes per
+    # stripped prefix, plus brackets and commas: any data line without it shows here.
+    if len(array) != len(body) - len(names) - 6 * n + 1:
+        return None
     try:
         events = EVENTS_DECODER.decode(array)
     except (msgspec.ValidationError, msgspec.DecodeError):

@@ -28,6 +28,17 @@ def copy_json(value: Any) -> Any:
     return value
 
 
+def fix_surrogates(value: Any) -> Any:
+    """Join surrogate halves split across deltas; replace lone ones (``json.loads`` input)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [fix_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {fix_surrogates(k): fix_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def _list(owner: JSONDict, key: str) -> list[Any]:
     value = owner.get(key)
     if not isinstance(value, list):

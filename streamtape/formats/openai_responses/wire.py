@@ -22,19 +22,21 @@ JSONDict = dict[str, Any]
 _EXTRA = msgspec.field(default=None, name="~streamtape.extra~")
 
 
-class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """One Responses stream event; which fields are set depends on ``type``."""
+class EventCore(msgspec.Struct, gc=False):
+    """The keys of an event that the assembler reads; any other key is skipped unread.
 
-    # Declared in the order the API sends keys (msgspec looks the next one up first).
+    The fast path decodes whole streams into this lean view: the keys it leaves out
+    (``sequence_number``, delta ``logprobs``, ``obfuscation``...) never reach the
+    response object, so skipping them costs nothing but time saved. Declared in the
+    order the API sends keys (msgspec looks the next one up first).
+    """
+
     type: str
-    sequence_number: int | None = None
     item_id: str | None = None
     output_index: int | None = None
     content_index: int | None = None
     delta: str | JSONDict | None = None
     """Text of a ``*.delta`` event; ``{stdout, stderr}`` for shell output deltas."""
-    logprobs: list[Any] | None = None
-    obfuscation: str | None = None
     summary_index: int | None = None
     annotation_index: int | None = None
     command_index: int | None = None
@@ -45,24 +47,36 @@ class Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     code: str | None = None
     """``code_interpreter_call_code.done``'s code, or a flat error's code."""
     command: str | None = None
-    name: str | None = None
     message: str | None = None
     param: str | None = None
-    status: str | None = None
     part: JSONDict | None = None
     item: JSONDict | None = None
     response: JSONDict | None = None
     annotation: JSONDict | None = None
     output: list[Any] | None = None
     error: Any = None
+    extra: JSONDict | None = _EXTRA
+
+
+class Event(EventCore, forbid_unknown_fields=True, gc=False):
+    """One Responses stream event, every key the API defines; ``type`` says which are set.
+
+    Unknown keys make strict decoding fail, so they are never silently dropped: the
+    lenient path keeps them in ``extra``.
+    """
+
+    sequence_number: int | None = None
+    logprobs: list[Any] | None = None
+    obfuscation: str | None = None
+    name: str | None = None
+    status: str | None = None
     partial_image_index: int | None = None
     partial_image_b64: str | None = None
-    extra: JSONDict | None = _EXTRA
 
 
 EVENT_DECODER = msgspec.json.Decoder(Event)
 """Decodes one payload; raises on unknown keys (then use :func:`decode_event_lenient`)."""
-EVENTS_DECODER = msgspec.json.Decoder(list[Event])
+EVENTS_DECODER = msgspec.json.Decoder(list[EventCore])
 """Decodes a whole stream's payloads joined as a JSON array: the fast path."""
 
 _INT = (int,)
