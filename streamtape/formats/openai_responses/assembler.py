@@ -21,6 +21,7 @@ terminal payload's ``output`` was empty although items streamed: rebuilt from th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import groupby, islice
 from operator import attrgetter
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import msgspec
 
 from streamtape.formats.base import Problem, StreamOutcome
-from streamtape.formats.openai_responses.fold import Slot, copy_json, fix_surrogates, stand_in
+from streamtape.formats.openai_responses.fold import Slot, copy_json, fix_surrogates, same, stand_in
 from streamtape.formats.openai_responses.results import Response, response_from
 from streamtape.formats.openai_responses.wire import (
     EVENT_DECODER,
@@ -124,6 +125,7 @@ class ResponsesAssembler:
         self._unknown: set[str] = set()
         self._after_done_noted = False
         self._fix = False
+        self._own: Callable[[Any], Any] = copy_json  # `same` while feed_many runs
         self.outcome = StreamOutcome()
 
     # ----------------------------------------------------------------- feeding
@@ -312,7 +314,7 @@ class ResponsesAssembler:
             # A resumed or gateway stream may announce items in the lifecycle payload.
             for i, item in enumerate(response.get("output") or ()):
                 if isinstance(item, dict) and ev.type in LIFECYCLE:
-                    self._slots[i] = Slot(copy_json(item))
+                    self._slots[i] = Slot(item, self._own)
         if ev.type in TERMINAL:
             self._terminal = response
             self.outcome.done = True
@@ -331,7 +333,7 @@ class ResponsesAssembler:
         if i in self._slots:
             msg = f"output index {i} was announced twice; the later item replaces it"
             self.note("duplicate_item", msg, index, offset, t)
-        self._slots[i] = Slot(copy_json(item))
+        self._slots[i] = Slot(item, self._own)
         self._remember(i, item)
 
     def _item_done(
@@ -376,7 +378,7 @@ class ResponsesAssembler:
         if slot is None:
             base = self._done.get(i)
             item = copy_json(base) if base is not None else stand_in(ev.type, ev.item_id)
-            slot = self._slots[i] = Slot(item)
+            slot = self._slots[i] = Slot(item, same)
             if base is None:
                 msg = f"{ev.type} for output index {i}, which was never announced"
                 self.note("missing_item", msg, index, offset, t)
@@ -402,8 +404,15 @@ class ResponsesAssembler:
         Consecutive events with the same routing key form runs (``groupby`` in C); a
         run of deltas for one field is joined in one C call onto that field's buffer
         after its first event went through :meth:`apply`, so a long text costs a few
-        C passes, not a Python step per delta.
+        C passes, not a Python step per delta. The events are taken over, not copied.
         """
+        self._own = same
+        try:
+            self._feed_runs(events)
+        finally:
+            self._own = copy_json
+
+    def _feed_runs(self, events: list[EventCore]) -> None:
         i = 0
         for (kind, index, _, _, err), group in groupby(events, _RUN_KEY):
             run = list(group)

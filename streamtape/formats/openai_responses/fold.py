@@ -28,6 +28,11 @@ def copy_json(value: Any) -> Any:
     return value
 
 
+def same(value: Any) -> Any:
+    """Take a value as it is (it was decoded for us alone)."""
+    return value
+
+
 def fix_surrogates(value: Any) -> Any:
     """Join surrogate halves split across deltas; replace lone ones (``json.loads`` input)."""
     if isinstance(value, str):
@@ -76,10 +81,12 @@ def _entry(items: list[Any], index: int | None, make: Callable[[], JSONDict]) ->
 class Slot:
     """One output item: its dict and the deltas not yet joined into it."""
 
-    __slots__ = ("bufs", "item")
+    __slots__ = ("bufs", "item", "own")
 
-    def __init__(self, item: JSONDict) -> None:
-        self.item = item
+    def __init__(self, item: JSONDict, own: Callable[[Any], Any] = copy_json) -> None:
+        self.item: JSONDict = own(item)
+        self.own = own
+        """How values taken from an event become ours: a copy, or as they are (fast path)."""
         self.bufs: dict[tuple[str, int | None], list[str]] = {}
 
     # -- where a field lives
@@ -138,21 +145,21 @@ class Slot:
         """``content_part.*`` (``key="content"``) or ``reasoning_summary_part.*`` (``summary``)."""
         self.flush()
         parts = _list(self.item, key)
-        parts[_slot_in(parts, index, dict)] = copy_json(part)
+        parts[_slot_in(parts, index, dict)] = self.own(part)
 
     def annotate(self, content: int | None, index: int | None, annotation: Any) -> None:
         self.flush()
         part = _entry(_list(self.item, "content"), content, self._part_maker("text"))
         notes = _list(part, "annotations")
         if index is None:
-            notes.append(copy_json(annotation))
+            notes.append(self.own(annotation))
         else:
-            notes[_slot_in(notes, index, dict)] = copy_json(annotation)
+            notes[_slot_in(notes, index, dict)] = self.own(annotation)
 
     def shell_output(self, index: int | None, output: list[Any]) -> None:
         """``shell_call_output_content.done``: the command's output as the server sent it."""
         self.flush()
-        self.item["output"] = copy_json(output)
+        self.item["output"] = self.own(output)
 
     def built(self, clone: bool) -> JSONDict:
         """The item with every delta joined in (a deep copy when ``clone``)."""
