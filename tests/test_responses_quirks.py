@@ -311,3 +311,24 @@ def test_summary() -> None:
         "query": "Detroit Tigers game today start time"
     }
     assert summary.usage.input_tokens == 78 and summary.usage.reasoning_tokens is not None
+
+
+def test_odd_events_inside_a_run_of_deltas_are_not_lost() -> None:
+    """The fast path joins runs of deltas at once; an odd one in the run still counts."""
+    events = events_of(TEXT)
+    deltas = [i for i, e in enumerate(events) if e["type"] == "response.output_text.delta"]
+    with_error = [dict(e) for e in events]
+    with_error[deltas[5]]["error"] = {"message": "hiccup"}
+    result = assemble(body_of(with_error))
+    assert result.outcome.error == {"message": "hiccup"}
+    assert [p.event_index for p in result.outcome.problems] == [deltas[5]]
+    with_null = [dict(e) for e in events]
+    with_null[deltas[5]]["delta"] = None
+    with_null[-1]["response"]["output"] = None
+    folded = assemble(body_of([e for e in with_null if e["type"] != "response.output_text.done"]))
+    assert folded.output == assemble(body_of(events)).output  # the .done items still win
+    moved = [dict(e) for e in events]
+    moved[deltas[7]]["content_index"] = 1  # a second part nobody announced
+    cut = assemble(body_of(moved[: deltas[-1] + 1]))
+    texts = [p["text"] for p in cut.output[0]["content"]]
+    assert texts[1] == events[deltas[7]]["delta"] and len(texts) == 2

@@ -22,8 +22,8 @@ terminal payload's ``output`` was empty although items streamed: rebuilt from th
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import groupby, islice
-from operator import attrgetter
+from itertools import chain, compress, count, islice
+from operator import ne
 from typing import Any
 
 import msgspec
@@ -103,8 +103,6 @@ NO_OPS = frozenset(
 # Delta kinds whose runs the fast path joins at once (the sub-entry is a content or
 # summary index, both part of the run key).
 CACHEABLE = frozenset(DELTAS) - {_P + "shell_call_command.delta"}
-_RUN_KEY = attrgetter("type", "output_index", "content_index", "summary_index", "error")
-_DELTA = attrgetter("delta")
 
 
 class ResponsesAssembler:
@@ -401,10 +399,10 @@ class ResponsesAssembler:
     def feed_many(self, events: list[EventCore]) -> None:
         """Apply a decoded stream; event index = position (the fast path).
 
-        Consecutive events with the same routing key form runs (``groupby`` in C); a
-        run of deltas for one field is joined in one C call onto that field's buffer
-        after its first event went through :meth:`apply`, so a long text costs a few
-        C passes, not a Python step per delta. The events are taken over, not copied.
+        Consecutive events of one type form runs (found by C-level passes); a run of
+        deltas for one field is joined in one C call onto that field's buffer after
+        its first event went through :meth:`apply`, so a long text costs a few C
+        passes, not a Python step per delta. The events are taken over, not copied.
         """
         self._own = same
         try:
@@ -413,35 +411,51 @@ class ResponsesAssembler:
             self._own = copy_json
 
     def _feed_runs(self, events: list[EventCore]) -> None:
-        i = 0
-        for (kind, index, _, _, err), group in groupby(events, _RUN_KEY):
-            run = list(group)
-            if len(run) > 2 and err is None and kind in CACHEABLE and index is not None:
-                self.apply(run[0], i)
-                if not self._extend(run):
-                    for k in range(1, len(run)):
-                        self.apply(run[k], i + k)
-            else:
-                for k, ev in enumerate(run):
-                    self.apply(ev, i + k)
-            i += len(run)
+        types = [ev.type for ev in events]  # comprehensions beat attrgetter on Structs
+        # Where the type changes, found by C-level passes; runs are between them.
+        changes = compress(count(1), map(ne, types, islice(types, 1, None)))
+        start = 0
+        for end in chain(changes, (len(events),)):
+            if end - start > 2 and types[start] in CACHEABLE:
+                run = events[start:end]
+                self.apply(run[0], start)
+                if self._extend(run):
+                    start = end
+                    continue
+                start += 1
+            for k in range(start, end):
+                self.apply(events[k], k)
+            start = end
 
     def _extend(self, run: list[EventCore]) -> bool:
-        """Add the deltas of ``run[1:]`` to the buffer ``run[0]`` fed; False if not possible."""
+        """Add the deltas of ``run[1:]`` to the buffer ``run[0]`` fed; False if not possible.
+
+        Only when every event of the run routes where the first one did and none
+        carries an error, so the result is what feeding them one by one gives.
+        """
         first = run[0]
-        slot = self._slots.get(first.output_index)  # type: ignore[arg-type]
+        index = first.output_index
+        slot = self._slots.get(index) if index is not None else None
         if slot is None or self.outcome.done:
             return False
         field, sub = DELTAS[first.type]
-        buf = slot.bufs.get((field, getattr(first, sub) if sub else None))
-        if buf is None:
+        at = getattr(first, sub) if sub else None
+        buf = slot.bufs.get((field, at))
+        n = len(run)
+        if buf is None or [ev.output_index for ev in run].count(index) != n:
+            return False
+        if [ev.error for ev in run].count(None) != n:
+            return False
+        if sub == "content_index" and [ev.content_index for ev in run].count(at) != n:
+            return False
+        if sub == "summary_index" and [ev.summary_index for ev in run].count(at) != n:
             return False
         try:
-            joined = "".join(map(_DELTA, islice(run, 1, None)))
+            joined = "".join([ev.delta for ev in islice(run, 1, None)])  # type: ignore[misc]
         except TypeError:  # a delta that is not a string: one by one
             return False
         buf.append(joined)
-        self.outcome.chunks += len(run) - 1
+        self.outcome.chunks += n - 1
         return True
 
     # ----------------------------------------------------------------- results
