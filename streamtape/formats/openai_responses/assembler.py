@@ -255,33 +255,37 @@ class ResponsesAssembler:
     def _structural(
         self, ev: EventCore, index: int | None, offset: int | None, t: int | None
     ) -> None:
+        """Every event that is not a delta or a ``.done`` value: dispatch on its type."""
         kind = ev.type
-        if kind in LIFECYCLE or kind in TERMINAL:
-            self._lifecycle(ev, index, offset, t)
-        elif kind == _P + "output_item.added":
-            self._added(ev, index, offset, t)
-        elif kind == _P + "output_item.done":
-            self._item_done(ev, index, offset, t)
-        elif kind in PARTS:
-            key, sub = PARTS[kind]
-            if ev.part is not None:
-                self._slot(ev, index, offset, t).put_part(key, getattr(ev, sub), ev.part)
-        elif kind == _P + "output_text.annotation.added":
-            slot = self._slot(ev, index, offset, t)
-            slot.annotate(ev.content_index, ev.annotation_index, ev.annotation)
-        elif kind in STATUSES:
-            slot = self._slot(ev, index, offset, t)
-            slot.flush()
-            slot.item["status"] = kind.rsplit(".", 1)[1]
-        elif kind == _P + "shell_call_output_content.delta":
-            self._shell_delta(ev, index, offset, t)
-        elif kind == _P + "shell_call_output_content.done":
-            if ev.output is not None:
-                self._slot(ev, index, offset, t).shell_output(ev.command_index, ev.output)
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, ev, index, offset, t)
         elif kind not in NO_OPS and kind not in self._unknown:
             self._unknown.add(kind)
             what = f"event type {kind!r}" if kind else "an event without a type"
             self.note("unknown_event", f"ignored {what}", index, offset, t)
+
+    def _part(self, ev: EventCore, index: int | None, offset: int | None, t: int | None) -> None:
+        key, sub = PARTS[ev.type]
+        if ev.part is not None:
+            self._slot(ev, index, offset, t).put_part(key, getattr(ev, sub), ev.part)
+
+    def _annotation(
+        self, ev: EventCore, index: int | None, offset: int | None, t: int | None
+    ) -> None:
+        slot = self._slot(ev, index, offset, t)
+        slot.annotate(ev.content_index, ev.annotation_index, ev.annotation)
+
+    def _status(self, ev: EventCore, index: int | None, offset: int | None, t: int | None) -> None:
+        slot = self._slot(ev, index, offset, t)
+        slot.flush()
+        slot.item["status"] = ev.type.rsplit(".", 1)[1]
+
+    def _shell_done(
+        self, ev: EventCore, index: int | None, offset: int | None, t: int | None
+    ) -> None:
+        if ev.output is not None:
+            self._slot(ev, index, offset, t).shell_output(ev.command_index, ev.output)
 
     def _shell_delta(
         self, ev: EventCore, index: int | None, offset: int | None, t: int | None
@@ -514,3 +518,17 @@ class ResponsesAssembler:
                 "rebuilt it from them",
             )
         return self._build(clone=False)
+
+
+_Handler = Callable[[ResponsesAssembler, EventCore, int | None, int | None, int | None], None]
+_HANDLERS: dict[str, _Handler] = {
+    **dict.fromkeys(LIFECYCLE | TERMINAL, ResponsesAssembler._lifecycle),
+    _P + "output_item.added": ResponsesAssembler._added,
+    _P + "output_item.done": ResponsesAssembler._item_done,
+    **dict.fromkeys(PARTS, ResponsesAssembler._part),
+    _P + "output_text.annotation.added": ResponsesAssembler._annotation,
+    **dict.fromkeys(STATUSES, ResponsesAssembler._status),
+    _P + "shell_call_output_content.delta": ResponsesAssembler._shell_delta,
+    _P + "shell_call_output_content.done": ResponsesAssembler._shell_done,
+}
+"""What each structural event type does (the rest are deltas, values, no-ops or unknown)."""
