@@ -275,7 +275,60 @@ def shell(draw: st.DrawFn, it: ItemEvents) -> None:
     it.finish({**item, "status": "completed", "action": {"commands": commands}})
 
 
+def file_search(draw: st.DrawFn, it: ItemEvents) -> None:
+    it.added({"id": it.id, "type": "file_search_call", "status": "in_progress", "queries": []})
+    for status in ("in_progress", "searching", "completed"):
+        it.ev(f"file_search_call.{status}")
+    queries = [draw(TEXT)]
+    it.finish({"id": it.id, "type": "file_search_call", "status": "completed", "queries": queries})
+
+
+def mcp_list_tools(draw: st.DrawFn, it: ItemEvents) -> None:
+    item = {"id": it.id, "type": "mcp_list_tools", "server_label": "srv", "tools": []}
+    it.added(copy.deepcopy(item))
+    it.ev("mcp_list_tools.in_progress")
+    it.ev("mcp_list_tools.completed")
+    tool = {"name": draw(NONEMPTY), "input_schema": {"type": "object"}}
+    it.finish({**item, "tools": [tool]})
+
+
+def shell_output(draw: st.DrawFn, it: ItemEvents) -> None:
+    item = {"id": it.id, "type": "shell_call_output", "call_id": "call_" + it.id, "output": []}
+    item["status"] = "in_progress"
+    it.added(copy.deepcopy(item))
+    outputs = []
+    for k in range(draw(st.integers(1, 2))):
+        out, err = pieces(draw, 3), pieces(draw, 2)
+        for o in out:
+            it.ev("shell_call_output_content.delta", command_index=k, delta={"stdout": o})
+        for e in err:
+            it.ev("shell_call_output_content.delta", command_index=k, delta={"stderr": e})
+        entry = {
+            "stdout": "".join(out),
+            "stderr": "".join(err),
+            "outcome": {"type": "exit", "exit_code": 0},
+        }
+        outputs.append(entry)
+        it.ev("shell_call_output_content.done", command_index=k, output=copy.deepcopy(outputs))
+    it.finish({**item, "status": "completed", "output": outputs})
+
+
+def audio(draw: st.DrawFn, it: ItemEvents) -> None:
+    """A message whose audio events ride along (no-ops for the final object)."""
+    message(draw, it)
+    done = it.events.pop()
+    it.events.append({"type": P + "audio.transcript.delta", "delta": draw(TEXT)})
+    it.events.append({"type": P + "audio.transcript.done"})
+    it.events.append({"type": P + "audio.delta", "delta": "AAAA"})
+    it.events.append({"type": P + "audio.done"})
+    it.events.append(done)
+
+
 KINDS: dict[str, Callable[[st.DrawFn, ItemEvents], None]] = {
+    "fs": file_search,
+    "mlt": mcp_list_tools,
+    "sho": shell_output,
+    "au": audio,
     "msg": message,
     "fc": function_call,
     "ctc": custom_call,
@@ -323,6 +376,8 @@ def response_streams(draw: st.DrawFn, terminal: str = "completed") -> tuple[Even
     if draw(st.booleans()):
         top["service_tier"] = "auto"
     events: Events = [{"type": P + "created", "response": copy.deepcopy(top)}]
+    if draw(st.booleans()):
+        events.append({"type": P + "queued", "response": dict(copy.deepcopy(top), status="queued")})
     if draw(st.booleans()):
         events.append({"type": P + "in_progress", "response": copy.deepcopy(top)})
     kinds = draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=0, max_size=4))

@@ -28,7 +28,7 @@ from openai._streaming import SSEDecoder  # noqa: E402
 from openai._types import omit  # noqa: E402
 from openai.types.responses import ResponseStreamEvent  # noqa: E402
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def norm(x: Any) -> Any:
@@ -111,12 +111,15 @@ def test_folded_items_equal_the_done_items(stream: Any, terminal: str) -> None:
     assert ended.outcome.ok == (terminal == "incomplete")
 
 
+STREAMED = ("text", "refusal", "arguments", "input", "code", "stdout", "stderr")
+
+
 def strings(item: Any, path: str = "") -> dict[str, str]:
     """Every streamed string of an item, by path (text, refusal, arguments, code...)."""
     found: dict[str, str] = {}
     if isinstance(item, dict):
         for k, v in item.items():
-            if isinstance(v, str) and k in ("text", "refusal", "arguments", "input", "code"):
+            if isinstance(v, str) and k in STREAMED:
                 found[f"{path}.{k}"] = v
             elif isinstance(v, (dict, list)):
                 found.update(strings(v, f"{path}.{k}"))
