@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streamtape.core.faults import Event
-from streamtape.simulator import anthropic, chat, completions, endpoints
+from streamtape.simulator import anthropic, chat, completions, endpoints, responses
 from streamtape.simulator.asgi import (
     GZIP_HEADER,
     HTTPError,
@@ -95,6 +95,7 @@ class DemoUpstream:
             Route("*", "/v1/files/{id}/content", self._files.content),
             Route("POST", "/v1/tasks", self._tasks.create),
             Route("GET", "/v1/tasks/{id}", self._poll_task),
+            Route("POST", "/v1/responses", self._responses),
         ]
         """Tried in order, the first match answers; add a route with one line here."""
 
@@ -163,6 +164,9 @@ class DemoUpstream:
 
     def _completions(self, call: Call) -> Response:
         return completions.respond(call, self.max_tokens_cap)
+
+    def _responses(self, call: Call) -> Response:
+        return responses.responses_reply(call.json(), call.faults, self.max_tokens_cap)
 
     def _poll_task(self, call: Call) -> Response:
         return self._tasks.poll(call, self.task_polls, self.max_tokens_cap)
