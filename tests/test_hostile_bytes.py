@@ -67,7 +67,7 @@ def test_an_event_nested_100000_deep_is_a_problem() -> None:
 def test_done_alone_is_not_ok() -> None:
     result = streamtape.assemble(DONE)
     assert result.outcome.done and not result.outcome.ok
-    assert [p.kind for p in result.outcome.problems] == ["empty"]
+    assert "empty" in {p.kind for p in result.outcome.problems}
 
 
 @pytest.mark.parametrize("tail", [b"", DONE], ids=["no-done", "done"])
