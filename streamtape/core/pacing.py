@@ -177,6 +177,7 @@ async def asleep_until(
     time, as under ``looptime``): spinning on it would never end, so the rest is one
     timed sleep, which such a loop skips at once.
     """
+    before_yield: int | None = None
     while True:
         now = clock()
         remaining = deadline_ns - now
@@ -184,11 +185,13 @@ async def asleep_until(
             return -remaining
         if remaining > spin_ns:
             await sleep((remaining - spin_ns) / 1e9)
-            continue
-        await sleep(0)
-        if clock() == now:
+            before_yield = None
+        elif now == before_yield:
             await sleep(remaining / 1e9)
             return max(0, clock() - deadline_ns)
+        else:
+            before_yield = now
+            await sleep(0)
 
 
 def loop_clock() -> Clock:
