@@ -14,6 +14,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from streamtape.core.cassette import Cassette
@@ -21,6 +23,10 @@ from streamtape.core.exchange import Exchange, Read, RecordedRequest
 from streamtape.simulator.app import UpstreamServer
 
 pytest_plugins = ["pytester"]
+
+# Imported here so each in-process inner run finds them loaded instead of importing
+# them afresh (pytester unloads what an inner run imported).
+SDKS = (httpx, openai)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FAKE_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -31,7 +37,7 @@ _REGISTERED = any(
 )
 PLUGIN = () if _REGISTERED else ("-p", "streamtape.pytest_plugin")
 """Load the plugin by hand where the package's entry point is not installed."""
-QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:looptime_plugin")
+QUIET = ("-p", "no:cacheprovider", "-p", "no:unraisableexception", *("-p", "no:asyncio", "-p", "no:looptime_plugin"))
 
 CHAT_SUITE = """
 import asyncio, os
@@ -348,3 +354,159 @@ def test_a_bare_anthropic_client_replays_raw_anthropic_sse(
         """
     )
     run(pytester, "--tape-strict").assert_outcomes(passed=1)
+
+
+# --------------------------------------------------------------------------- pacing
+
+
+def _chat_exchange(gap_ns: int, count: int) -> Exchange:
+    """A chat stream whose reads were recorded ``gap_ns`` apart."""
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}],
+        }
+        for i in range(count)
+    ]
+    events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks]
+    events[-1] += b"data: [DONE]\n\n"
+    body = {"messages": [{"content": "Count.", "role": "user"}], "model": "gpt-4o-mini"}
+    return Exchange(
+        request=RecordedRequest(
+            method="POST",
+            url="https://api.openai.com/v1/chat/completions",
+            headers=[("content-type", "application/json")],
+            body=json.dumps({**body, "stream": True}).encode(),
+        ),
+        status=200,
+        response_headers=[("content-type", "text/event-stream")],
+        reads=[Read((i + 1) * gap_ns, e) for i, e in enumerate(events)],
+        headers_ns=gap_ns // 2,
+        end_ns=count * gap_ns,
+    )
+
+
+def _write_tape(path: Path, *exchanges: Exchange) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Cassette(path) as cassette:
+        for exchange in exchanges:
+            cassette.append(exchange)
+
+
+PACED_SUITE = """
+import time, openai, pytest
+
+GAP_S = {gap}
+COUNT = {count}
+
+def arrivals():
+    client = openai.OpenAI(max_retries=0, api_key="sk-test", base_url="http://api.invalid/v1")
+    start = time.perf_counter()
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{{"role": "user", "content": "Count."}}], stream=True)
+    return [time.perf_counter() - start for chunk in stream]
+
+def check(tape, seen):
+    assert len(seen) == COUNT
+    if tape.pacing.instant:
+        assert seen[-1] < GAP_S * COUNT  # far less than the recorded span
+    else:  # original pacing never releases a read before its recorded offset
+        assert all(t >= (i + 1) * GAP_S for i, t in enumerate(seen)), seen
+
+@pytest.mark.tape("paced", pacing="original")
+def test_marked_original(tape):
+    seen = arrivals()
+    assert not tape.pacing.instant
+    check(tape, seen)
+
+@pytest.mark.tape("paced")
+def test_default(tape):
+    check(tape, arrivals())
+"""
+
+
+def test_pacing_is_instant_by_default_and_original_on_request(pytester: pytest.Pytester) -> None:
+    gap, count = 0.15, 4
+    _write_tape(pytester.path / "cassettes" / "paced.tape", _chat_exchange(int(gap * 1e9), count))
+    pytester.makepyfile(test_paced=PACED_SUITE.format(gap=gap, count=count))
+    run(pytester, "--durations=0", "-vv").assert_outcomes(passed=2)
+    result = run(pytester, "--tape-pacing=original", "-k", "default")
+    result.assert_outcomes(passed=1)
+
+
+LOOPTIME_SUITE = """
+import asyncio, time, openai, pytest
+
+@pytest.mark.asyncio
+@pytest.mark.looptime
+@pytest.mark.tape("slow", pacing="original")
+async def test_virtual_time(tape):
+    loop = asyncio.get_running_loop()
+    client = openai.AsyncOpenAI(max_retries=0, api_key="sk-test", base_url="http://api.invalid/v1")
+    wall, start = time.perf_counter(), loop.time()
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Count."}], stream=True)
+    seen = [loop.time() - start async for chunk in stream]
+    wall = time.perf_counter() - wall
+    # The code under test saw the recorded 5 s on its loop's clock...
+    assert [round(t, 3) for t in seen] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    # ...and the run spent well under a second of real time.
+    assert wall < 1.0, wall
+"""
+
+
+def test_looptime_replays_original_pacing_in_virtual_time(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("looptime")
+    pytest.importorskip("pytest_asyncio")
+    _write_tape(pytester.path / "cassettes" / "slow.tape", _chat_exchange(1_000_000_000, 5))
+    pytester.makepyfile(test_slow=LOOPTIME_SUITE)
+    result = pytester.runpytest(
+        *PLUGIN,
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    )
+    result.assert_outcomes(passed=1)
+
+
+# --------------------------------------------------------------------------- xdist
+
+
+XDIST_SUITE = """
+import openai, pytest
+
+@pytest.mark.parametrize("n", range(6))
+@pytest.mark.tape("shared")
+def test_shared(n, tape):
+    client = openai.OpenAI(max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", max_tokens=8, stream=True,
+        messages=[{"role": "user", "content": f"prompt {n}"}])
+    assert "".join(c.choices[0].delta.content or "" for c in reply if c.choices)
+
+@pytest.mark.parametrize("n", range(2))
+@pytest.mark.tape
+def test_own(n):
+    openai.OpenAI(max_retries=0).completions.create(
+        model="gpt-3.5-turbo-instruct", prompt=f"own {n}", max_tokens=4)
+"""
+
+
+def test_xdist_workers_record_and_replay_one_suite_without_corruption(
+    pytester: pytest.Pytester, live: UpstreamServer
+) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_par=XDIST_SUITE)
+    args = (*PLUGIN, *QUIET, "-n", "4")
+    pytester.runpytest_subprocess(*args, "--tape-mode=new_episodes").assert_outcomes(passed=8)
+    shared = Cassette.open(pytester.path / "cassettes" / "shared.tape", strict=True)
+    prompts = sorted(json.loads(ex.request.body)["messages"][0]["content"] for ex in shared)
+    assert prompts == [f"prompt {n}" for n in range(6)]  # six writers, one intact file
+    assert len(tapes(pytester)) == 3
+
+    live.stop()
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=8)
