@@ -37,7 +37,10 @@ _REGISTERED = any(
 )
 PLUGIN = () if _REGISTERED else ("-p", "streamtape.pytest_plugin")
 """Load the plugin by hand where the package's entry point is not installed."""
-QUIET = ("-p", "no:cacheprovider", "-p", "no:unraisableexception", *("-p", "no:asyncio", "-p", "no:looptime_plugin"))
+QUIET = ("-p", "no:cacheprovider", "-p", "no:unraisableexception")
+"""No cache files, and no gc pass per inner run (the outer run still reports leaks)."""
+NO_ASYNC = ("-p", "no:asyncio", "-p", "no:looptime_plugin")
+"""Only the virtual-time test needs them; looptime leaks an event loop from sync tests."""
 
 CHAT_SUITE = """
 import asyncio, os
@@ -88,7 +91,7 @@ def live(monkeypatch: pytest.MonkeyPatch) -> Iterator[UpstreamServer]:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(*PLUGIN, *QUIET, *args)
+    return pytester.runpytest(*PLUGIN, *QUIET, *NO_ASYNC, *args)
 
 
 def tapes(pytester: pytest.Pytester) -> dict[str, list[Exchange]]:
@@ -225,7 +228,8 @@ def test_an_unrecorded_request_fails_with_the_nearest_match(
         [
             "*no recorded exchange matches POST */v1/chat/completions (JSON body*",
             "*nearest recorded request (#1 of 1): POST */v1/chat/completions",
-            "*body.messages[[]0[]].content: recorded \"What is a stream?\" != sent \"What is a river?\"",
+            '*body.messages[[]0[]].content: recorded "What is a stream?" '
+            '!= sent "What is a river?"',
         ]
     )
 
@@ -463,13 +467,7 @@ def test_looptime_replays_original_pacing_in_virtual_time(pytester: pytest.Pytes
     pytest.importorskip("pytest_asyncio")
     _write_tape(pytester.path / "cassettes" / "slow.tape", _chat_exchange(1_000_000_000, 5))
     pytester.makepyfile(test_slow=LOOPTIME_SUITE)
-    result = pytester.runpytest(
-        *PLUGIN,
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "asyncio_default_fixture_loop_scope=function",
-    )
+    result = pytester.runpytest(*PLUGIN, *QUIET, "-o", "asyncio_default_fixture_loop_scope=function")
     result.assert_outcomes(passed=1)
 
 
@@ -501,7 +499,7 @@ def test_xdist_workers_record_and_replay_one_suite_without_corruption(
 ) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(test_par=XDIST_SUITE)
-    args = (*PLUGIN, *QUIET, "-n", "4")
+    args = (*PLUGIN, *QUIET, *NO_ASYNC, "-n", "4")
     pytester.runpytest_subprocess(*args, "--tape-mode=new_episodes").assert_outcomes(passed=8)
     shared = Cassette.open(pytester.path / "cassettes" / "shared.tape", strict=True)
     prompts = sorted(json.loads(ex.request.body)["messages"][0]["content"] for ex in shared)
