@@ -116,8 +116,11 @@ def test_records_once_then_replays_offline_with_the_sdk_unchanged(
     ]
     assert [len(v) for v in recorded.values()] == [3, 1]
     every = [ex for v in recorded.values() for ex in v]
-    assert all("authorization" not in dict(ex.request.headers) or FAKE_KEY not in
-               dict(ex.request.headers)["authorization"] for ex in every)
+    assert all(
+        "authorization" not in dict(ex.request.headers)
+        or FAKE_KEY not in dict(ex.request.headers)["authorization"]
+        for ex in every
+    )
 
     live.stop()  # from here on, any real request would fail to connect
     result = run(pytester)  # the default mode replays only
@@ -467,7 +470,8 @@ def test_looptime_replays_original_pacing_in_virtual_time(pytester: pytest.Pytes
     pytest.importorskip("pytest_asyncio")
     _write_tape(pytester.path / "cassettes" / "slow.tape", _chat_exchange(1_000_000_000, 5))
     pytester.makepyfile(test_slow=LOOPTIME_SUITE)
-    result = pytester.runpytest(*PLUGIN, *QUIET, "-o", "asyncio_default_fixture_loop_scope=function")
+    scope = ("-o", "asyncio_default_fixture_loop_scope=function")
+    result = pytester.runpytest(*PLUGIN, *QUIET, *scope)
     result.assert_outcomes(passed=1)
 
 
