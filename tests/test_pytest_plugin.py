@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -512,3 +514,59 @@ def test_xdist_workers_record_and_replay_one_suite_without_corruption(
 
     live.stop()
     pytester.runpytest_subprocess(*args).assert_outcomes(passed=8)
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def test_a_vcrpy_cassette_imports_and_replays_through_the_plugin(
+    pytester: pytest.Pytester, live: UpstreamServer
+) -> None:
+    vcr = pytest.importorskip("vcr")
+    pytest.importorskip("yaml")
+    body = {
+        "messages": [{"role": "user", "content": "From vcrpy."}],
+        "model": "gpt-4o-mini",
+        "max_tokens": 20,
+        "stream": True,
+    }
+    yaml_path = pytester.path / "cassettes" / "test_migrated" / "test_migrated.yaml"
+    # vcrpy patches httpx only (not httpx2), so it records with a plain httpx client.
+    with vcr.use_cassette(str(yaml_path)), httpx.Client() as client:
+        with client.stream(
+            "POST",
+            live.base_url + "/chat/completions",
+            json=body,
+            headers={"authorization": f"Bearer {FAKE_KEY}"},
+        ) as response:
+            live_body = b"".join(response.iter_raw())
+    assert FAKE_KEY in yaml_path.read_text()  # vcrpy kept the key; the import must not
+
+    done = subprocess.run(
+        [sys.executable, "-m", "streamtape", "import", str(yaml_path), "--gap", "0.01"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 exchange(s)" in done.stdout
+    tape_path = yaml_path.with_suffix(".tape")
+    [exchange] = Cassette.open(tape_path).exchanges()
+    assert exchange.body == live_body and len(exchange.reads) > 3
+    assert FAKE_KEY not in repr(exchange.request) and exchange.redacted
+
+    live.stop()
+    pytester.makepyfile(
+        test_migrated="""
+        import openai, pytest
+
+        @pytest.mark.tape
+        def test_migrated(tape):
+            stream = openai.OpenAI(max_retries=0).chat.completions.create(
+                model="gpt-4o-mini", max_tokens=20, stream=True,
+                messages=[{"role": "user", "content": "From vcrpy."}])
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            assert text == tape.responses[0].choices[0].message.content
+        """
+    )
+    run(pytester, "--tape-strict").assert_outcomes(passed=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import demo, inspect
+from streamtape.cli import demo, importing, inspect
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,5 +22,6 @@ def main() -> None:
 
 
 main.add_command(demo.demo)
+main.add_command(importing.import_vcr)
 for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decode):
     main.add_command(command)

@@ -1,0 +1,1 @@
+"""Offline work on recorded exchanges: never touches the network, never prints."""
