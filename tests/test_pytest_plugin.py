@@ -8,7 +8,6 @@ they were offline.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import socket
 import subprocess
@@ -33,12 +32,8 @@ SDKS = (httpx, openai)
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FAKE_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
 
-_REGISTERED = any(
-    ep.value == "streamtape.pytest_plugin"
-    for ep in importlib.metadata.entry_points(group="pytest11")
-)
-PLUGIN = () if _REGISTERED else ("-p", "streamtape.pytest_plugin")
-"""Load the plugin by hand where the package's entry point is not installed."""
+PLUGIN = ("-p", "streamtape.pytest_plugin")
+"""Where the entry point is installed this is a no-op (it has the module's name)."""
 QUIET = ("-p", "no:cacheprovider", "-p", "no:unraisableexception")
 """No cache files, and no gc pass per inner run (the outer run still reports leaks)."""
 NO_ASYNC = ("-p", "no:asyncio", "-p", "no:looptime_plugin")
