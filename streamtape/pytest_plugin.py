@@ -25,6 +25,7 @@ from streamtape._pytest.intercept import Interceptor
 from streamtape._pytest.session import TapeSession
 from streamtape._pytest.settings import MODES, TapeConfigError, add_options, settings_for
 from streamtape._pytest.tape import Tape, TapeTransport
+from streamtape.errors import StreamtapeError
 
 __all__ = ["MODES", "NetworkBlockedError", "Tape", "TapeConfigError", "TapeTransport"]
 
@@ -87,13 +88,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_INSTALLED] = set()
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    if item.get_closest_marker("tape") is not None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Intercept before any fixture is set up (a plain hook, so a failure here leaves
+    the other plugins' setup wrappers whole)."""
+    if item.get_closest_marker("tape") is None:
+        return
+    try:
         active = _Active(item)
+    except StreamtapeError as exc:
+        message = str(exc)
+    else:
         item.stash[_ACTIVE] = active
         active.start()
-    return (yield)
+        return
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -128,9 +137,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 def _active(request: pytest.FixtureRequest) -> _Active:
     active: _Active | None = request.node.stash.get(_ACTIVE, None)
     if active is None:
-        raise TapeConfigError(
+        pytest.fail(
             f"{request.node.nodeid}: the {request.fixturename} fixture needs "
-            "@pytest.mark.tape on the test"
+            "@pytest.mark.tape on the test",
+            pytrace=False,
         )
     return active
 

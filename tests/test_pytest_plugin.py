@@ -565,3 +565,45 @@ def test_a_vcrpy_cassette_imports_and_replays_through_the_plugin(
         """
     )
     run(pytester, "--tape-strict").assert_outcomes(passed=1)
+
+
+def test_misuse_gets_a_message_that_says_what_to_do(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_misuse="""
+        import pytest
+
+        @pytest.mark.tape(pacin="original")
+        def test_typo():
+            pass
+
+        def test_fixture_without_marker(tape):
+            pass
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_typo: unknown @pytest.mark.tape option(s) *pacin*; choose from*",
+            "*the tape fixture needs @pytest.mark.tape on the test*",
+        ]
+    )
+
+
+def test_ignored_hosts_go_out_for_real_and_stay_off_the_tape(
+    pytester: pytest.Pytester, live: UpstreamServer
+) -> None:
+    pytester.makepyfile(
+        test_ignored="""
+        import os, httpx, openai, pytest
+
+        @pytest.mark.tape(ignore_hosts=["127.0.0.1"])
+        def test_live(tape, tape_httpx):
+            assert openai.OpenAI(max_retries=0).models.list().data
+            assert tape_httpx.get(os.environ["OPENAI_BASE_URL"] + "/models",
+                                  headers={"authorization": "Bearer k"}).status_code == 200
+            assert tape.exchanges == [] and not tape.recording
+        """
+    )
+    run(pytester).assert_outcomes(passed=1)
+    assert tapes(pytester) == {}
