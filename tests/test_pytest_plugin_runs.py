@@ -103,7 +103,7 @@ def test_pacing_is_instant_by_default_and_original_on_request(pytester: pytest.P
     gap, count = 0.15, 4
     _write_tape(pytester.path / "cassettes" / "paced.tape", _chat_exchange(int(gap * 1e9), count))
     pytester.makepyfile(test_paced=PACED_SUITE.format(gap=gap, count=count))
-    run(pytester, "--durations=0", "-vv").assert_outcomes(passed=2)
+    run(pytester).assert_outcomes(passed=2)
     result = run(pytester, "--tape-pacing=original", "-k", "default")
     result.assert_outcomes(passed=1)
 
