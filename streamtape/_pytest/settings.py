@@ -1,8 +1,9 @@
 """What one marked test asks for: cassette path, mode, pacing, matching, redaction.
 
 Precedence, most specific first: the marker's keywords, the command line, the ini
-file, the defaults. One exception, for safety: when ``CI`` is set the mode is
-``none`` unless ``--tape-mode`` is given on the command line, so CI never records
+file, the defaults. The mode is the exception: ``--tape-mode`` on the command line
+wins over a marker (so ``--tape-mode=all`` re-records everything), and when ``CI``
+is set the mode is ``none`` unless ``--tape-mode`` is given, so CI never records
 (and never needs an API key), whatever a marker or the ini file says.
 """
 
