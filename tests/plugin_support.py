@@ -5,6 +5,7 @@ Imported by the test modules, never collected itself.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,18 @@ import pytest
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
 from streamtape.simulator.app import UpstreamServer
+from streamtape.transport.httpcompat import HTTP_LIBS
 
-# Imported here so each in-process inner run finds them loaded instead of importing
-# them afresh (pytester unloads what an inner run imported).
+# Loaded before any inner run: pytester unloads whatever an in-process run imported
+# first, and a later test would then meet a second copy of those modules (httpx's
+# lazily imported httpcore among them, whose exception classes httpx maps by
+# identity). Loading the SDKs here also spares every inner run their import time.
 SDKS = (httpx, openai)
+for _lib in HTTP_LIBS:
+    _lib.HTTPTransport().close()
+    _lib.AsyncHTTPTransport()
+with contextlib.suppress(ImportError):
+    import anthropic  # noqa: F401
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FAKE_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
