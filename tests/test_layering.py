@@ -29,7 +29,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "simulator": frozenset({"core", "simulator"}),
 }
 SHARED = frozenset({"errors", "_version"})
-TOP = frozenset({"cli", "pytest_plugin", "__init__", "__main__"})
+TOP = frozenset({"cli", "pytest_plugin", "_pytest", "__init__", "__main__"})
 # Third-party libraries a layer must not import at module level.
 BANNED_EXTERNAL: dict[str, frozenset[str]] = {
     "core": frozenset({"httpx", "httpx2", "click", "uvicorn", "openai", "anthropic"}),

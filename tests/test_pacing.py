@@ -292,3 +292,21 @@ def test_pacer_async_and_empty_stats() -> None:
     asyncio.run(main())
     assert clock.now >= 3 * MS
     assert pacer.lateness_ns == [0, 0]
+
+
+def test_asleep_until_on_a_virtual_clock_sleeps_the_rest_in_one_go() -> None:
+    """A loop clock that stands still while tasks yield (looptime) must not be spun on."""
+    now = [0]
+    sleeps: list[float] = []
+
+    def clock() -> int:
+        return now[0]  # moves only when the loop sleeps, as a fast-forwarding loop does
+
+    async def virtual_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += round(seconds * 1e9)
+
+    late = asyncio.run(asleep_until(30 * MS, clock=clock, sleep=virtual_sleep))
+    # The coarse sleep, one yield that shows the clock standing still, then the rest.
+    assert sleeps == [pytest.approx(0.028), 0, pytest.approx(0.002)]
+    assert late == 0 and now[0] == 30 * MS

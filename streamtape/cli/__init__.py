@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import compare, demo, export, inspect, repair, secrets
+from streamtape.cli import compare, demo, export, importing, inspect, repair, secrets
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +22,7 @@ def main() -> None:
 
 
 main.add_command(demo.demo)
+main.add_command(importing.import_vcr)
 for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decode):
     main.add_command(command)
 main.add_command(repair.repair_command)

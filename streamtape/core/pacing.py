@@ -170,7 +170,11 @@ async def asleep_until(
 
     Sleeps until ``spin_ns`` before the deadline (asyncio rounds timeouts up to whole
     ms), then yields with ``sleep(0)`` while checking the clock, so other tasks run.
+    A clock that stands still across a yield is virtual (a loop that fast-forwards its
+    time, as under ``looptime``): spinning on it would never end, so the rest is one
+    timed sleep, which such a loop skips at once.
     """
+    before_yield: int | None = None
     while True:
         now = clock()
         remaining = deadline_ns - now
@@ -178,8 +182,27 @@ async def asleep_until(
             return -remaining
         if remaining > spin_ns:
             await sleep((remaining - spin_ns) / 1e9)
+            before_yield = None
+        elif now == before_yield:
+            await sleep(remaining / 1e9)
+            return max(0, clock() - deadline_ns)
         else:
+            before_yield = now
             await sleep(0)
+
+
+def loop_clock() -> Clock:
+    """The running event loop's clock in ns, which async replay paces on.
+
+    asyncio's own loops read ``time.monotonic``, so they get it exactly in integer ns;
+    any other loop (uvloop, or ``looptime``'s fast-forwarding one) is read through
+    ``loop.time()``, so code under a virtual clock sees the recorded gaps in its time.
+    """
+    loop = asyncio.get_running_loop()
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic_ns
+    loop_time = loop.time
+    return lambda: round(loop_time() * 1_000_000_000)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import httpx
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange, Outcome
 from streamtape.core.match import Matcher
-from streamtape.core.pacing import Clock, Pacing, asleep_until, schedule, sleep_until
+from streamtape.core.pacing import Clock, Pacing, asleep_until, loop_clock, schedule, sleep_until
 from streamtape.core.redact import Redactor
 from streamtape.transport._common import CassetteLike, as_cassette
 from streamtape.transport.httpcompat import (
@@ -108,6 +108,10 @@ class ReplayTransport(SyncTransportBase, AsyncTransportBase):
     (``ignore_fields``, ``ignore_query``, ``match_on``, ``allow_playback_repeats``)
     go to :class:`streamtape.match.Matcher`. Sent requests are redacted as the
     recorder would (``redact``) before matching, so secrets never need to match.
+
+    ``clock`` (ns) defaults to ``time.perf_counter_ns`` for sync clients and to the
+    running event loop's clock for async ones, so a loop with virtual time
+    (``looptime``) sees the recorded gaps without waiting for them.
     """
 
     def __init__(
@@ -117,7 +121,7 @@ class ReplayTransport(SyncTransportBase, AsyncTransportBase):
         *,
         max_gap: float | None = None,
         redact: object = None,
-        clock: Clock = time.perf_counter_ns,
+        clock: Clock | None = None,
         **match_options: Any,
     ) -> None:
         if isinstance(cassette, (Cassette, str, os.PathLike)):
@@ -137,13 +141,13 @@ class ReplayTransport(SyncTransportBase, AsyncTransportBase):
         return _Replay(exchange, self.pacing, t0, request)
 
     def handle_request(self, request: httpx.Request) -> Any:
-        t0 = self._clock()
-        replay = self._begin(request, request.read(), t0)
-        sleep_until(replay.headers_at, clock=self._clock)
-        return replay.response(_ReplayStream(replay, self._clock))
+        clock = self._clock or time.perf_counter_ns
+        replay = self._begin(request, request.read(), clock())
+        sleep_until(replay.headers_at, clock=clock)
+        return replay.response(_ReplayStream(replay, clock))
 
     async def handle_async_request(self, request: httpx.Request) -> Any:
-        t0 = self._clock()
-        replay = self._begin(request, await request.aread(), t0)
-        await asleep_until(replay.headers_at, clock=self._clock)
-        return replay.response(_AsyncReplayStream(replay, self._clock))
+        clock = self._clock or loop_clock()
+        replay = self._begin(request, await request.aread(), clock())
+        await asleep_until(replay.headers_at, clock=clock)
+        return replay.response(_AsyncReplayStream(replay, clock))
