@@ -79,6 +79,7 @@ import msgspec
 import zstandard
 
 from streamtape._version import __version__
+from streamtape.core.cassette_paths import access_error
 from streamtape.core.exchange import Exchange, Headers, Outcome, Read, RecordedRequest
 from streamtape.errors import (
     CassetteCorruptError,
@@ -577,6 +578,8 @@ class Cassette:
             return open(self.path, "rb")
         except FileNotFoundError:
             return None
+        except OSError as e:  # a folder, no permission: our error, naming the path
+            raise access_error(self.path, "read the cassette", e) from None
 
     def _finish(self, scan: _Scan) -> None:
         self.header = scan.header or self.header
@@ -680,7 +683,7 @@ class Cassette:
         try:
             fd = os.open(self.path, flags, 0o644)
         except OSError as e:
-            raise CassetteError(f"{self.path}: cannot open for appending: {e}") from e
+            raise access_error(self.path, "open the cassette for appending", e) from e
         try:
             _lock(fd)
             try:

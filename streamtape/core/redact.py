@@ -11,15 +11,19 @@ Pure: ``Redactor.apply`` returns a new ``Exchange`` and leaves its input alone.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
+from streamtape.core.codings import CODINGS, coding_of, decode, encode
+from streamtape.core.credential_names import DEFAULT_KEEP, is_credential_name, normal_name
+from streamtape.core.credential_shapes import find_shapes
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
-from streamtape.core.jsonpath import Path, replace_path, split_path
+from streamtape.core.jsonpath import Path, locations, split_path
+from streamtape.core.scrub import Echoes, Labeled, apply_mask, mask_headers, mask_reads
 from streamtape.errors import RedactConfigError, SecretLeakError
 
 PLACEHOLDER = "<redacted>"
@@ -43,24 +47,6 @@ DEFAULT_HEADERS = frozenset(
     }
 )
 """Header names whose values are always replaced (compared lower-case)."""
-
-_SENSITIVE_WORDS = frozenset(
-    {
-        "authorization",
-        "auth",
-        "secret",
-        "token",
-        "password",
-        "passwd",
-        "session",
-        "apikey",
-        "credential",
-        "cookie",
-        "signature",
-    }
-)
-_SENSITIVE_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key")})
-_WORD_SPLIT = re.compile(r"[-_.\s]+")
 
 DEFAULT_QUERY = frozenset(
     {
@@ -94,6 +80,7 @@ class RedactOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     headers: list[str] = msgspec.field(default_factory=list)
     query: list[str] = msgspec.field(default_factory=list)
     body_paths: list[str] = msgspec.field(default_factory=list)
+    keep: list[str] = msgspec.field(default_factory=list)
     scan: bool = True
 
 
@@ -104,47 +91,42 @@ class Finding(msgspec.Struct, frozen=True):
     """E.g. ``request.header:x-custom``, ``request.url``, ``request.body``."""
     kind: str
     offset: int
-    """Byte offset of the match within that field."""
-
-
-_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
-    ("Anthropic API key (sk-ant-...)", re.compile(rb"sk-ant-")),
-    ("secret key (sk-...)", re.compile(rb"sk-[A-Za-z0-9_-]{20,}")),
-    ("Google API key (AIza...)", re.compile(rb"AIza[0-9A-Za-z_-]{35}")),
-    # A token of 16+ token characters, so prose such as "Bearer tokens" is not a hit.
-    ("bearer token", re.compile(rb"(?i:bearer)\s+[A-Za-z0-9._~+/-]{16,}")),
-)
+    """Byte offset of the match within that field (decoded, for a content-encoded body)."""
 
 
 def scan_text(data: bytes | str, field: str = "") -> list[Finding]:
     """Every credential-shaped match in ``data``, by offset; overlapping matches count once."""
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    hits: list[tuple[int, int, str]] = []
-    for kind, pattern in _SECRET_PATTERNS:
-        hits.extend((m.start(), m.end(), kind) for m in pattern.finditer(raw))
-    hits.sort()
-    findings: list[Finding] = []
-    end = -1
-    for start, stop, kind in hits:
-        if start < end:
-            continue
-        findings.append(Finding(field, kind, start))
-        end = max(end, stop)
-    return findings
+    return [Finding(field, kind, start) for start, _, kind in find_shapes(raw)]
 
 
-def scan_exchange(exchange: Exchange, *, response_body: bool = False) -> list[Finding]:
-    """Scan request headers, URL and body, and response headers (and body on request)."""
+def _scan_body(headers: Headers, body: bytes, field: str) -> list[Finding]:
+    coding = coding_of(headers)
+    decoded = decode(coding, body)
+    if decoded is None:
+        return [Finding(field, f"unreadable {coding}-encoded body", 0)]
+    return scan_text(decoded, field)
+
+
+def scan_exchange(exchange: Exchange, *, response_body: bool = True) -> list[Finding]:
+    """Scan the request (headers, URL, body) and the response (headers, body).
+
+    Content-encoded bodies are decoded first; one that cannot be decoded is a finding,
+    since nothing can vouch for it.
+    """
     req = exchange.request
     found: list[Finding] = []
     for name, value in req.headers:
         found += scan_text(value, f"request.header:{name.lower()}")
     found += scan_text(req.url, "request.url")
-    found += scan_text(req.body, "request.body")
+    if req.body:
+        found += _scan_body(req.headers, req.body, "request.body")
     for name, value in exchange.response_headers:
         found += scan_text(value, f"response.header:{name.lower()}")
-    if response_body:
-        found += scan_text(exchange.body, "response.body")
+    if response_body and exchange.reads:
+        coding = coding_of(exchange.response_headers)
+        if coding is None or coding in CODINGS:
+            found += _scan_body(exchange.response_headers, exchange.body, "response.body")
     return found
 
 
@@ -152,15 +134,9 @@ def is_sensitive_header(name: str) -> bool:
     """Whether a header name looks like it carries a credential, by its words.
 
     Whole words only, so ``x-ratelimit-remaining-tokens`` is kept while
-    ``x-auth-token`` and ``x-session-id`` are not.
+    ``x-auth-token``, ``Ocp-Apim-Subscription-Key`` and ``x-session-id`` are not.
     """
-    lowered = name.lower()
-    if lowered in DEFAULT_HEADERS:
-        return True
-    words = [w for w in _WORD_SPLIT.split(lowered) if w]
-    if any(w in _SENSITIVE_WORDS for w in words):
-        return True
-    return any(pair in _SENSITIVE_PAIRS for pair in itertools.pairwise(words))
+    return name.lower() in DEFAULT_HEADERS or is_credential_name(name)
 
 
 def _split_path(dotted: str) -> Path:
@@ -174,8 +150,15 @@ class Redactor:
     """Replaces credentials with a placeholder, then refuses exchanges that still hold one.
 
     ``headers``, ``query`` and ``body_paths`` add to the defaults (``defaults=False``
-    drops them). Header names also match by their words (see ``is_sensitive_header``).
-    ``hook`` runs last on the redacted exchange and its result is scanned too.
+    drops them). By default every header, query parameter, form field and JSON key at
+    any depth whose name marks a credential (see ``credential_names``) is replaced too,
+    when its value is a string; ``keep`` lists names (any spelling) or dotted body paths
+    that stay. Each replaced value is then masked wherever else it appears in the
+    exchange (URL, headers, request and response body), with a mask of the same length,
+    and the response is searched for key shapes and masked the same way. A gzip or
+    deflate request body is decoded for this and encoded again only if something
+    changed (deterministically, so replay compares the same bytes). ``hook`` runs last
+    on the redacted exchange and its result is scanned too.
     """
 
     def __init__(
@@ -184,25 +167,30 @@ class Redactor:
         headers: Iterable[str] = (),
         query: Iterable[str] = (),
         body_paths: Iterable[str] = (),
+        keep: Iterable[str] = (),
         hook: Callable[[Exchange], Exchange] | None = None,
         defaults: bool = True,
         scan: bool = True,
         placeholder: str = PLACEHOLDER,
     ) -> None:
-        for what, value in (("headers", headers), ("query", query), ("body_paths", body_paths)):
+        lists = (("headers", headers), ("query", query), ("body_paths", body_paths), ("keep", keep))
+        for what, value in lists:
             if isinstance(value, str):
                 raise RedactConfigError(f"{what} must be a list of names, not the string {value!r}")
         self.defaults = defaults
-        self.headers = frozenset(h.lower() for h in headers) | (
-            DEFAULT_HEADERS if defaults else frozenset()
-        )
-        self.query = frozenset(q.lower() for q in query) | (
-            DEFAULT_QUERY if defaults else frozenset()
-        )
+        self._extra_headers = frozenset(h.lower() for h in headers)
+        self._extra_query = frozenset(q.lower() for q in query)
+        self.headers = self._extra_headers | (DEFAULT_HEADERS if defaults else frozenset())
+        self.query = self._extra_query | (DEFAULT_QUERY if defaults else frozenset())
         self.body_paths = tuple(
             dict.fromkeys([*(DEFAULT_BODY_PATHS if defaults else ()), *body_paths])
         )
         self._paths = [(p, _split_path(p)) for p in self.body_paths]
+        self.keep = tuple(keep)
+        self._keep_names = frozenset(normal_name(k) for k in self.keep if "." not in k) | (
+            DEFAULT_KEEP if defaults else frozenset()
+        )
+        self._keep_paths = [_split_path(k) for k in self.keep if "." in k]
         self.hook = hook
         self.scan = scan
         self.placeholder = placeholder
@@ -212,8 +200,8 @@ class Redactor:
     def __repr__(self) -> str:
         return (
             f"Redactor(headers={sorted(self.headers)}, query={sorted(self.query)}, "
-            f"body_paths={list(self.body_paths)}, defaults={self.defaults}, scan={self.scan}, "
-            f"hook={self.hook!r})"
+            f"body_paths={list(self.body_paths)}, keep={list(self.keep)}, "
+            f"defaults={self.defaults}, scan={self.scan}, hook={self.hook!r})"
         )
 
     @classmethod
@@ -226,9 +214,9 @@ class Redactor:
         """Turn a ``redact=`` argument into a Redactor.
 
         ``None``/``True``: the defaults. ``False``: nothing at all. A ``Redactor``: as is.
-        A dict or ``RedactOptions`` with ``headers``, ``query``, ``body_paths``
-        (and ``scan``): those on top of the defaults. A callable ``(Exchange) ->
-        Exchange``: run after the defaults.
+        A dict or ``RedactOptions`` with ``headers``, ``query``, ``body_paths``,
+        ``keep`` (and ``scan``): those on top of the defaults. A callable ``(Exchange)
+        -> Exchange``: run after the defaults.
         """
         if value is None or value is True:
             return cls()
@@ -242,123 +230,213 @@ class Redactor:
             except msgspec.ValidationError as exc:
                 raise RedactConfigError(
                     f"invalid redact= options: {exc}; expected keys headers, query, "
-                    "body_paths (lists of names) and scan (bool)"
+                    "body_paths, keep (lists of names) and scan (bool)"
                 ) from None
         if isinstance(value, RedactOptions):
             return cls(
                 headers=value.headers,
                 query=value.query,
                 body_paths=value.body_paths,
+                keep=value.keep,
                 scan=value.scan,
             )
         if callable(value):
             return cls(hook=value)
         raise RedactConfigError(
             f"cannot use {value!r} as redact=: pass None (defaults), False (nothing), a "
-            "Redactor, a dict of headers/query/body_paths, or a function Exchange -> Exchange"
+            "Redactor, a dict of headers/query/body_paths/keep, or a function Exchange -> Exchange"
         )
 
-    # -- parts --
+    # -- which names --
+
+    def _by_name(self, name: str, explicit: frozenset[str], defaults: frozenset[str]) -> bool:
+        lowered = name.lower()
+        if lowered in explicit:
+            return True
+        if not self.defaults or normal_name(name) in self._keep_names:
+            return False
+        return lowered in defaults or is_credential_name(name, ())
 
     def header_is_secret(self, name: str) -> bool:
         """Whether this redactor replaces header ``name``."""
-        lowered = name.lower()
-        return lowered in self.headers or (self.defaults and is_sensitive_header(lowered))
+        return self._by_name(name, self._extra_headers, DEFAULT_HEADERS)
 
-    def redact_headers(self, headers: Headers, prefix: str) -> tuple[Headers, list[str]]:
+    def query_is_secret(self, name: str) -> bool:
+        """Whether this redactor replaces query parameter ``name``."""
+        return self._by_name(name, self._extra_query, DEFAULT_QUERY)
+
+    def _key_is_secret(self, key: str, path: tuple[str | int, ...]) -> bool:
+        if not self.defaults or not is_credential_name(key, self._keep_names):
+            return False
+        return not any(_path_names(kept, path) for kept in self._keep_paths)
+
+    # -- parts --
+
+    def redact_headers(
+        self, headers: Headers, prefix: str, echoes: Echoes | None = None
+    ) -> tuple[Headers, list[str]]:
         """A new header list with secret values replaced, and the names replaced."""
         out: Headers = []
         names: list[str] = []
         for name, value in headers:
-            if self.header_is_secret(name) and value != self.placeholder:
+            if value != self.placeholder and self.header_is_secret(name):
                 out.append((name, self.placeholder))
                 entry = f"{prefix}.header:{name.lower()}"
-                if entry not in names:
-                    names.append(entry)
+                names.append(entry)
+                if echoes is not None:
+                    _add_header_value(echoes, name, value, entry)
             else:
                 out.append((name, value))
         return out, names
 
-    def redact_url(self, url: str) -> tuple[str, list[str]]:
+    def redact_url(self, url: str, echoes: Echoes | None = None) -> tuple[str, list[str]]:
         """The URL with secret query values and any userinfo password replaced."""
         parts = urlsplit(url)
         names: list[str] = []
         netloc = parts.netloc
         if parts.password is not None:
             userinfo, _, hostport = netloc.rpartition("@")
-            user = userinfo.partition(":")[0]
+            user, _, password = userinfo.partition(":")
             netloc = f"{user}:{self._query_placeholder}@{hostport}"
             names.append("request.url:password")
+            if echoes is not None:
+                echoes.add(unquote_plus(password), "request.url:password")
         query = parts.query
-        if query and self.query:
-            segments = query.split("&")
-            for i, segment in enumerate(segments):
-                raw_name, sep, raw_value = segment.partition("=")
-                name = unquote_plus(raw_name)
-                if (
-                    sep
-                    and raw_value
-                    and raw_value != self._query_placeholder
-                    and name.lower() in self.query
-                ):
-                    segments[i] = f"{raw_name}={self._query_placeholder}"
-                    entry = f"request.query:{name}"
-                    if entry not in names:
-                        names.append(entry)
-            query = "&".join(segments)
+        if query:
+            query = self._redact_pairs(query, "request.query", self.query_is_secret, names, echoes)
         if not names:
             return url, names
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), names
 
-    def redact_body(self, headers: Headers, body: bytes) -> tuple[bytes, list[str]]:
-        """The request body with configured JSON paths (or form fields) replaced."""
-        if not body or not self._paths or first_header(headers, "content-encoding"):
+    def _redact_pairs(
+        self,
+        encoded: str,
+        prefix: str,
+        is_secret: Callable[[str], bool],
+        names: list[str],
+        echoes: Echoes | None,
+    ) -> str:
+        """``a=1&b=2`` (a query or a form body) with the secret values replaced."""
+        segments = encoded.split("&")
+        for i, segment in enumerate(segments):
+            raw_name, sep, raw_value = segment.partition("=")
+            if not (sep and raw_value and raw_value != self._query_placeholder):
+                continue
+            name = unquote_plus(raw_name)
+            if is_secret(name):
+                segments[i] = f"{raw_name}={self._query_placeholder}"
+                entry = f"{prefix}:{name}"
+                names.append(entry)
+                if echoes is not None:
+                    echoes.add(unquote_plus(raw_value), entry)
+                    echoes.add(raw_value, entry)
+        return "&".join(segments)
+
+    def _form_is_secret(self, name: str) -> bool:
+        return name.lower() in self._form_names or self._by_name(name, frozenset(), frozenset())
+
+    def redact_body(
+        self, headers: Headers, body: bytes, echoes: Echoes | None = None
+    ) -> tuple[bytes, list[str]]:
+        """The (decoded) request body with JSON keys, paths and form fields replaced."""
+        if not body:
             return body, []
         ctype = (first_header(headers, "content-type") or "").split(";")[0].strip().lower()
+        names: list[str] = []
         if ctype == "application/x-www-form-urlencoded":
-            return self._redact_form(body)
+            text = body.decode("latin-1")
+            out = self._redact_pairs(text, "request.body", self._form_is_secret, names, echoes)
+            return (out.encode("latin-1"), names) if names else (body, [])
         if "json" not in ctype and body.lstrip()[:1] not in (b"{", b"["):
             return body, []
         try:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError:
             return body, []
-        names = [
-            f"request.body:{dotted}"
-            for dotted, parts in self._paths
-            if replace_path(value, parts, self.placeholder)
-        ]
+        for dotted, parts in self._paths:
+            for container, key in list(locations(value, parts)):
+                old = container[key]
+                if old is not None and old != self.placeholder:
+                    container[key] = self.placeholder
+                    names.append(f"request.body:{dotted}")
+                    if echoes is not None and isinstance(old, str):
+                        echoes.add(old, f"request.body:{dotted}")
+        self._redact_keys(value, names, echoes)
         if not names:
             return body, []
-        return msgspec.json.encode(value), names
+        return msgspec.json.encode(value), list(dict.fromkeys(names))
 
-    def _redact_form(self, body: bytes) -> tuple[bytes, list[str]]:
-        text = body.decode("latin-1")
-        segments = text.split("&")
-        names: list[str] = []
-        for i, segment in enumerate(segments):
-            raw_name, sep, raw_value = segment.partition("=")
-            name = unquote_plus(raw_name)
-            if sep and raw_value and name.lower() in self._form_names:
-                segments[i] = f"{raw_name}={self._query_placeholder}"
-                entry = f"request.body:{name}"
-                if entry not in names:
-                    names.append(entry)
-        if not names:
-            return body, []
-        return "&".join(segments).encode("latin-1"), names
+    def _redact_keys(self, root: object, names: list[str], echoes: Echoes | None) -> None:
+        """Replace the string value of every credential-named key, at any depth (no recursion)."""
+        if not isinstance(root, (dict, list)):
+            return
+        queue: list[tuple[dict[str, Any] | list[Any], tuple[str | int, ...]]] = [(root, ())]
+        for node, path in queue:  # grows while it is walked
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                sub = (*path, key)
+                if isinstance(value, str):
+                    if (
+                        isinstance(key, str)
+                        and value
+                        and value != self.placeholder
+                        and self._key_is_secret(key, sub)
+                    ):
+                        node[key] = self.placeholder  # type: ignore[call-overload]
+                        entry = "request.body:" + ".".join(map(str, sub))
+                        names.append(entry)
+                        if echoes is not None:
+                            echoes.add(value, entry)
+                elif isinstance(value, (dict, list)) and value:
+                    queue.append((value, sub))
 
     def redact_request(self, request: RecordedRequest) -> tuple[RecordedRequest, list[str]]:
         """A redacted copy of a request, and the names of what changed.
 
-        Replay can run a sent request through this too, so it compares equal to the
+        Replay runs a sent request through this too, so it compares equal to the
         redacted recording.
         """
-        headers, names = self.redact_headers(request.headers, "request")
-        url, url_names = self.redact_url(request.url)
-        body, body_names = self.redact_body(request.headers, request.body)
-        new = msgspec.structs.replace(request, url=url, headers=headers, body=body)
-        return new, names + url_names + body_names
+        new, names, _ = self._redact_request(request)
+        return new, names
+
+    def _redact_request(
+        self, request: RecordedRequest
+    ) -> tuple[RecordedRequest, list[str], Echoes]:
+        echoes = Echoes()
+        headers, names = self.redact_headers(request.headers, "request", echoes)
+        url, url_names = self.redact_url(request.url, echoes)
+        names += url_names
+        body = request.body
+        coding = coding_of(request.headers)
+        decoded = decode(coding, body) if body else body
+        if decoded is not None:
+            new, body_names = self.redact_body(request.headers, decoded, echoes)
+            names += body_names
+            if echoes:
+                spans = echoes.find(new)
+                if spans:
+                    new = apply_mask(new, spans)
+                    names += [f"request.body ({label})" for _, _, label in spans]
+                url, url_echoes = echoes.text(url)
+                names += [f"request.url ({label})" for label in url_echoes]
+                headers, header_echoes = mask_headers(headers, "request", echoes.find)
+                names += header_echoes
+            if new is not decoded:
+                body = new if coding is None else encode(coding, new)
+        redacted = msgspec.structs.replace(request, url=url, headers=headers, body=body)
+        return redacted, list(dict.fromkeys(names)), echoes
+
+    def _response_finder(self, echoes: Echoes) -> Callable[[bytes], list[Labeled]] | None:
+        if not echoes and not self.scan:
+            return None
+
+        def find(data: bytes) -> list[Labeled]:
+            spans = echoes.find(data) if echoes else []
+            if self.scan:
+                spans += find_shapes(data)
+            return spans
+
+        return find
 
     # -- whole exchange --
 
@@ -366,21 +444,33 @@ class Redactor:
         """A redacted copy of ``exchange``, its ``redacted`` list extended with what changed.
 
         Raises ``SecretLeakError`` naming the field (never the value) if something
-        credential-shaped is left and scanning is on.
+        credential-shaped is left in the request and scanning is on; in the response
+        such a thing is masked instead (it is the upstream's answer, and the rest of it
+        is worth keeping).
         """
-        request, names = self.redact_request(exchange.request)
+        request, names, echoes = self._redact_request(exchange.request)
         response_headers, response_names = self.redact_headers(
             exchange.response_headers, "response"
         )
+        names += response_names
+        reads = list(exchange.reads)
+        find = self._response_finder(echoes)
+        if find is not None:
+            response_headers, masked = mask_headers(response_headers, "response", find)
+            names += masked
+            body = mask_reads(reads, response_headers, find) if reads else None
+            if body is not None:
+                reads, response_headers, labels = body
+                names += [f"response.body ({label})" for label in labels]
         redacted = list(exchange.redacted)
-        for name in names + response_names:
+        for name in names:
             if name not in redacted:
                 redacted.append(name)
         out = msgspec.structs.replace(
             exchange,
             request=request,
             response_headers=response_headers,
-            reads=list(exchange.reads),
+            reads=reads,
             redacted=redacted,
         )
         if self.hook is not None:
@@ -390,7 +480,7 @@ class Redactor:
                     f"the redact hook {self.hook!r} returned {type(out).__name__}, not an Exchange"
                 )
         if self.scan:
-            self.check(out)
+            self._check(out, response_body=self.hook is not None)
         return out
 
     def __call__(self, exchange: Exchange) -> Exchange:
@@ -398,7 +488,10 @@ class Redactor:
 
     def check(self, exchange: Exchange) -> None:
         """Raise ``SecretLeakError`` if the exchange still holds something credential-shaped."""
-        findings = scan_exchange(exchange)
+        self._check(exchange, response_body=True)
+
+    def _check(self, exchange: Exchange, *, response_body: bool) -> None:
+        findings = scan_exchange(exchange, response_body=response_body)
         if not findings:
             return
         fields = list(dict.fromkeys(f"{f.field} ({f.kind})" for f in findings))
@@ -415,3 +508,33 @@ class Redactor:
             f"(e.g. {hint}), or, if it is not a secret, turn the check off with "
             "Redactor(scan=False) or redact={'scan': False}"
         )
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9-]*\s+(\S.*)")
+
+
+def _add_header_value(echoes: Echoes, name: str, value: str, source: str) -> None:
+    """Hunt a redacted header value elsewhere: whole, without its auth scheme, per cookie."""
+    echoes.add(value, source)
+    scheme = _SCHEME.fullmatch(value)
+    if scheme is not None:
+        echoes.add(scheme.group(1), source)
+    if "cookie" in name.lower():
+        for pair in value.split(";"):
+            echoes.add(pair.partition("=")[2].strip(), source)
+
+
+def _path_names(kept: Path, path: tuple[str | int, ...]) -> bool:
+    """Whether a keep path names ``path`` (a list index is skipped unless the path gives it)."""
+    i = 0
+    for segment in path:
+        if isinstance(segment, int):
+            if i < len(kept) and kept[i].isdigit():
+                if int(kept[i]) != segment:
+                    return False
+                i += 1
+            continue
+        if i >= len(kept) or kept[i] != segment:
+            return False
+        i += 1
+    return i == len(kept)

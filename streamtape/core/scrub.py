@@ -1,0 +1,150 @@
+"""Masking a secret wherever else it shows up: in place, with a mask of the same length.
+
+A value redacted from one field (an API key in a header) can come back in another (an
+echoing gateway puts it into the response body), and the scan can find a key in the
+response. Those bytes are overwritten by a mask of exactly their length, so every other
+offset stays where it was: the reads keep their sizes and times, SSE offsets and
+content lengths stay true. A content-encoded body is decoded, masked and encoded again;
+its compressed size may change, so its reads are cut again at the old sizes (the last
+read takes what is left) and ``content-length`` is corrected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from urllib.parse import quote, quote_plus
+
+import msgspec
+
+from streamtape.core import codings
+from streamtape.core.exchange import Headers, Read
+
+MIN_SCRUB = 6
+"""Shorter values are replaced in their own field but not hunted elsewhere (too many false hits)."""
+
+Labeled = tuple[int, int, str]
+"""``(start, end, label)``: bytes to mask and what they are (a source field or a key shape)."""
+
+
+def mask(length: int) -> bytes:
+    """``<redacted>`` stretched or cut to exactly ``length`` bytes (``*`` below 3)."""
+    if length < 3:
+        return b"*" * length
+    return b"<" + (b"redacted" + b"*" * length)[: length - 2] + b">"
+
+
+def apply_mask(data: bytes, spans: Iterable[tuple[int, int, str]]) -> bytes:
+    """``data`` with every span masked; the length does not change."""
+    out = bytearray(data)
+    for start, end, _ in spans:
+        out[start:end] = mask(end - start)
+    return bytes(out)
+
+
+def _alnum(byte: int) -> bool:
+    return 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122
+
+
+class Echoes:
+    """The forms (raw, JSON-escaped, URL-encoded) of redacted values, found anywhere.
+
+    A hit must not continue a word (``123456`` is not masked inside ``1234567``).
+    """
+
+    def __init__(self) -> None:
+        self._needles: dict[bytes, str] = {}
+
+    def add(self, value: str, source: str) -> None:
+        """Look for ``value`` (redacted from ``source``) in the other fields too."""
+        forms = {
+            value,
+            json.dumps(value)[1:-1],
+            msgspec.json.encode(value)[1:-1].decode("utf-8", "surrogateescape"),
+            quote(value, safe=""),
+            quote_plus(value, safe=""),
+        }
+        for form in forms:
+            needle = form.encode("utf-8", "surrogateescape")
+            if len(needle) >= MIN_SCRUB:
+                self._needles.setdefault(needle, source)
+
+    def __bool__(self) -> bool:
+        return bool(self._needles)
+
+    def find(self, data: bytes) -> list[Labeled]:
+        spans: list[Labeled] = []
+        for needle, source in self._needles.items():
+            start = data.find(needle)
+            while start >= 0:
+                end = start + len(needle)
+                before = data[start - 1] if start else 0
+                after = data[end] if end < len(data) else 0
+                if not (_alnum(needle[0]) and _alnum(before)) and not (
+                    _alnum(needle[-1]) and _alnum(after)
+                ):
+                    spans.append((start, end, f"copy of {source}"))
+                start = data.find(needle, start + 1)
+        return spans
+
+    def text(self, value: str) -> tuple[str, list[str]]:
+        """A text field with every echo masked, and the labels of what was."""
+        return mask_text(value, self.find)
+
+
+def mask_text(value: str, find: Callable[[bytes], list[Labeled]]) -> tuple[str, list[str]]:
+    """``value`` with what ``find`` reports in its UTF-8 bytes masked, and those labels."""
+    raw = value.encode("utf-8", "surrogateescape")
+    spans = find(raw)
+    if not spans:
+        return value, []
+    masked = apply_mask(raw, spans).decode("utf-8", "surrogateescape")
+    return masked, [label for _, _, label in spans]
+
+
+def mask_headers(
+    headers: Headers, prefix: str, find: Callable[[bytes], list[Labeled]]
+) -> tuple[Headers, list[str]]:
+    """Header values with what ``find`` reports masked, and ``prefix.header:NAME (label)``."""
+    out: Headers = []
+    names: list[str] = []
+    for name, value in headers:
+        value, labels = mask_text(value, find)
+        names += [f"{prefix}.header:{name.lower()} ({label})" for label in labels]
+        out.append((name, value))
+    return out, names
+
+
+def mask_reads(
+    reads: list[Read], headers: Headers, find: Callable[[bytes], list[Labeled]]
+) -> tuple[list[Read], Headers, list[str]] | None:
+    """The body's reads with what ``find`` reports masked (None when nothing is).
+
+    ``find`` sees the decoded body when the response is gzip or deflate encoded.
+    """
+    body = b"".join(r.data for r in reads)
+    coding = codings.coding_of(headers)
+    decoded = codings.decode(coding, body) if coding in codings.CODINGS else body
+    if decoded is None:
+        return None
+    spans = find(decoded)
+    if not spans:
+        return None
+    labels = [label for _, _, label in spans]
+    masked = apply_mask(decoded, spans)
+    if coding is None or decoded is body:
+        return _cut_like(reads, masked), headers, labels
+    encoded = codings.encode(coding, masked)
+    fixed = [(k, str(len(encoded)) if k.lower() == "content-length" else v) for k, v in headers]
+    return _cut_like(reads, encoded), fixed, labels
+
+
+def _cut_like(reads: list[Read], body: bytes) -> list[Read]:
+    """``body`` cut at the sizes of ``reads`` (the last one takes the rest), same times."""
+    out: list[Read] = []
+    pos = 0
+    for i, read in enumerate(reads):
+        end = len(body) if i == len(reads) - 1 else min(len(body), pos + len(read.data))
+        out.append(Read(read.t_ns, body[pos:end]))
+        pos = end
+    return out
