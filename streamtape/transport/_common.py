@@ -16,9 +16,8 @@ def as_cassette(cassette: CassetteLike) -> Cassette:
 
 def cassette_to_write(cassette: CassetteLike) -> Cassette:
     """The cassette a recorder appends to; fails now, naming the path, if it cannot."""
-    out = as_cassette(cassette)
-    require_writable(out.path)
-    return out
+    require_writable(cassette.path if isinstance(cassette, Cassette) else cassette)
+    return as_cassette(cassette)
 
 
 def cassette_to_read(cassette: CassetteLike) -> Cassette:
