@@ -580,3 +580,17 @@ def test_nothing_ordinary_is_taken_for_a_credential() -> None:
     )
     out = Redactor().apply(ex)
     assert out.reads == ex.reads and out.redacted == []
+
+
+def test_scan_response_off_keeps_echo_masking_and_header_scan() -> None:
+    key = "gw-opaque-secret-9931"
+    ex = Exchange(
+        request=RecordedRequest(method="GET", url=f"https://h/x?api-token={key}"),
+        status=200,
+        response_headers=[("x-debug", HF_TOKEN)],
+        reads=_sse(json.dumps({"echo": key, "other": GH_TOKEN})),
+    )
+    out = Redactor.coerce({"scan_response": False}).apply(ex)
+    assert key.encode() not in out.body  # copies of redacted values: always masked
+    assert GH_TOKEN.encode() in out.body  # key shapes in the body: not searched
+    assert HF_TOKEN not in out.response_headers[0][1]  # headers: still searched

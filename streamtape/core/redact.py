@@ -20,7 +20,7 @@ import msgspec
 
 from streamtape.core.codings import CODINGS, coding_of, decode, encode
 from streamtape.core.credential_names import DEFAULT_KEEP, is_credential_name, normal_name
-from streamtape.core.credential_shapes import find_shapes
+from streamtape.core.credential_shapes import find_shapes, may_hold_shapes
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
 from streamtape.core.jsonpath import Path, locations, split_path
 from streamtape.core.scrub import Echoes, Labeled, apply_mask, mask_headers, mask_reads
@@ -82,6 +82,7 @@ class RedactOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     body_paths: list[str] = msgspec.field(default_factory=list)
     keep: list[str] = msgspec.field(default_factory=list)
     scan: bool = True
+    scan_response: bool = True
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -108,25 +109,37 @@ def _scan_body(headers: Headers, body: bytes, field: str) -> list[Finding]:
     return scan_text(decoded, field)
 
 
-def scan_exchange(exchange: Exchange, *, response_body: bool = True) -> list[Finding]:
+def _scan_fields(fields: list[tuple[str, str]]) -> list[Finding]:
+    texts = [value.encode("utf-8", "surrogateescape") for _, value in fields]
+    if not may_hold_shapes(b"\n".join(texts)):  # one cheap look at all the small fields
+        return []
+    found: list[Finding] = []
+    for (field, _), text in zip(fields, texts, strict=True):
+        found += scan_text(text, field)
+    return found
+
+
+def scan_exchange(
+    exchange: Exchange, *, response_body: bool = True, response: bool = True
+) -> list[Finding]:
     """Scan the request (headers, URL, body) and the response (headers, body).
 
-    Content-encoded bodies are decoded first; one that cannot be decoded is a finding,
-    since nothing can vouch for it.
+    Content-encoded bodies are decoded first; a request body that cannot be decoded is
+    a finding, since nothing can vouch for it. ``response=False`` skips the response.
     """
     req = exchange.request
-    found: list[Finding] = []
-    for name, value in req.headers:
-        found += scan_text(value, f"request.header:{name.lower()}")
-    found += scan_text(req.url, "request.url")
+    fields = [(f"request.header:{name.lower()}", value) for name, value in req.headers]
+    found = _scan_fields([*fields, ("request.url", req.url)])
     if req.body:
         found += _scan_body(req.headers, req.body, "request.body")
-    for name, value in exchange.response_headers:
-        found += scan_text(value, f"response.header:{name.lower()}")
+    if not response:
+        return found
+    headers = exchange.response_headers
+    found += _scan_fields([(f"response.header:{n.lower()}", v) for n, v in headers])
     if response_body and exchange.reads:
-        coding = coding_of(exchange.response_headers)
+        coding = coding_of(headers)
         if coding is None or coding in CODINGS:
-            found += _scan_body(exchange.response_headers, exchange.body, "response.body")
+            found += _scan_body(headers, exchange.body, "response.body")
     return found
 
 
@@ -155,7 +168,8 @@ class Redactor:
     when its value is a string; ``keep`` lists names (any spelling) or dotted body paths
     that stay. Each replaced value is then masked wherever else it appears in the
     exchange (URL, headers, request and response body), with a mask of the same length,
-    and the response is searched for key shapes and masked the same way. A gzip or
+    and the response is searched for key shapes and masked the same way (its body only
+    with ``scan_response``, the one step whose cost grows with the body). A gzip or
     deflate request body is decoded for this and encoded again only if something
     changed (deterministically, so replay compares the same bytes). ``hook`` runs last
     on the redacted exchange and its result is scanned too.
@@ -171,6 +185,7 @@ class Redactor:
         hook: Callable[[Exchange], Exchange] | None = None,
         defaults: bool = True,
         scan: bool = True,
+        scan_response: bool = True,
         placeholder: str = PLACEHOLDER,
     ) -> None:
         lists = (("headers", headers), ("query", query), ("body_paths", body_paths), ("keep", keep))
@@ -193,15 +208,21 @@ class Redactor:
         self._keep_paths = [_split_path(k) for k in self.keep if "." in k]
         self.hook = hook
         self.scan = scan
+        self.scan_response = scan_response
         self.placeholder = placeholder
         self._query_placeholder = quote(placeholder, safe="")
         self._form_names = frozenset(p.lower() for p in self.body_paths if "." not in p)
+        # Decisions by name, remembered: the same few names come with every request.
+        self._header_names: dict[str, bool] = {}
+        self._query_names: dict[str, bool] = {}
+        self._key_names: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return (
             f"Redactor(headers={sorted(self.headers)}, query={sorted(self.query)}, "
             f"body_paths={list(self.body_paths)}, keep={list(self.keep)}, "
-            f"defaults={self.defaults}, scan={self.scan}, hook={self.hook!r})"
+            f"defaults={self.defaults}, scan={self.scan}, scan_response={self.scan_response}, "
+            f"hook={self.hook!r})"
         )
 
     @classmethod
@@ -230,7 +251,7 @@ class Redactor:
             except msgspec.ValidationError as exc:
                 raise RedactConfigError(
                     f"invalid redact= options: {exc}; expected keys headers, query, "
-                    "body_paths, keep (lists of names) and scan (bool)"
+                    "body_paths, keep (lists of names), scan and scan_response (bool)"
                 ) from None
         if isinstance(value, RedactOptions):
             return cls(
@@ -239,6 +260,7 @@ class Redactor:
                 body_paths=value.body_paths,
                 keep=value.keep,
                 scan=value.scan,
+                scan_response=value.scan_response,
             )
         if callable(value):
             return cls(hook=value)
@@ -259,15 +281,27 @@ class Redactor:
 
     def header_is_secret(self, name: str) -> bool:
         """Whether this redactor replaces header ``name``."""
-        return self._by_name(name, self._extra_headers, DEFAULT_HEADERS)
+        known = self._header_names.get(name)
+        if known is None:
+            known = self._by_name(name, self._extra_headers, DEFAULT_HEADERS)
+            _remember(self._header_names, name, known)
+        return known
 
     def query_is_secret(self, name: str) -> bool:
         """Whether this redactor replaces query parameter ``name``."""
-        return self._by_name(name, self._extra_query, DEFAULT_QUERY)
+        known = self._query_names.get(name)
+        if known is None:
+            known = self._by_name(name, self._extra_query, DEFAULT_QUERY)
+            _remember(self._query_names, name, known)
+        return known
 
     def _key_is_secret(self, key: str, path: tuple[str | int, ...]) -> bool:
-        if not self.defaults or not is_credential_name(key, self._keep_names):
-            return False
+        known = self._key_names.get(key)
+        if known is None:
+            known = self.defaults and is_credential_name(key, self._keep_names)
+            _remember(self._key_names, key, known)
+        if not known or not self._keep_paths:
+            return known
         return not any(_path_names(kept, path) for kept in self._keep_paths)
 
     # -- parts --
@@ -426,13 +460,17 @@ class Redactor:
         redacted = msgspec.structs.replace(request, url=url, headers=headers, body=body)
         return redacted, list(dict.fromkeys(names)), echoes
 
-    def _response_finder(self, echoes: Echoes) -> Callable[[bytes], list[Labeled]] | None:
-        if not echoes and not self.scan:
+    def _response_finder(
+        self, echoes: Echoes, *, body: bool
+    ) -> Callable[[bytes], list[Labeled]] | None:
+        """What to mask in the response: copies of redacted values and (scan) key shapes."""
+        shapes = self.scan and (self.scan_response or not body)
+        if not echoes and not shapes:
             return None
 
         def find(data: bytes) -> list[Labeled]:
             spans = echoes.find(data) if echoes else []
-            if self.scan:
+            if shapes:
                 spans += find_shapes(data)
             return spans
 
@@ -454,11 +492,13 @@ class Redactor:
         )
         names += response_names
         reads = list(exchange.reads)
-        find = self._response_finder(echoes)
+        find = self._response_finder(echoes, body=False)
         if find is not None:
             response_headers, masked = mask_headers(response_headers, "response", find)
             names += masked
-            body = mask_reads(reads, response_headers, find) if reads else None
+        find = self._response_finder(echoes, body=True)
+        if find is not None and reads:
+            body = mask_reads(reads, response_headers, find)
             if body is not None:
                 reads, response_headers, labels = body
                 names += [f"response.body ({label})" for label in labels]
@@ -480,7 +520,9 @@ class Redactor:
                     f"the redact hook {self.hook!r} returned {type(out).__name__}, not an Exchange"
                 )
         if self.scan:
-            self._check(out, response_body=self.hook is not None)
+            # The response was searched and masked above; only a hook can have changed it.
+            changed = self.hook is not None
+            self._check(out, response_body=changed, response=changed)
         return out
 
     def __call__(self, exchange: Exchange) -> Exchange:
@@ -488,10 +530,10 @@ class Redactor:
 
     def check(self, exchange: Exchange) -> None:
         """Raise ``SecretLeakError`` if the exchange still holds something credential-shaped."""
-        self._check(exchange, response_body=True)
+        self._check(exchange, response_body=True, response=True)
 
-    def _check(self, exchange: Exchange, *, response_body: bool) -> None:
-        findings = scan_exchange(exchange, response_body=response_body)
+    def _check(self, exchange: Exchange, *, response_body: bool, response: bool) -> None:
+        findings = scan_exchange(exchange, response_body=response_body, response=response)
         if not findings:
             return
         fields = list(dict.fromkeys(f"{f.field} ({f.kind})" for f in findings))
@@ -510,15 +552,23 @@ class Redactor:
         )
 
 
+_NAMES_REMEMBERED = 4096
+
+
+def _remember(cache: dict[str, bool], name: str, verdict: bool) -> None:
+    """Keep a decision by name; a flood of distinct names (user JSON) starts over."""
+    if len(cache) >= _NAMES_REMEMBERED:
+        cache.clear()
+    cache[name] = verdict
+
+
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9-]*\s+(\S.*)")
 
 
 def _add_header_value(echoes: Echoes, name: str, value: str, source: str) -> None:
     """Hunt a redacted header value elsewhere: whole, without its auth scheme, per cookie."""
-    echoes.add(value, source)
     scheme = _SCHEME.fullmatch(value)
-    if scheme is not None:
-        echoes.add(scheme.group(1), source)
+    echoes.add(value if scheme is None else scheme.group(1), source)
     if "cookie" in name.lower():
         for pair in value.split(";"):
             echoes.add(pair.partition("=")[2].strip(), source)

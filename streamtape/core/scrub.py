@@ -12,6 +12,7 @@ read takes what is left) and ``content-length`` is corrected.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
@@ -42,8 +43,34 @@ def apply_mask(data: bytes, spans: Iterable[tuple[int, int, str]]) -> bytes:
     return bytes(out)
 
 
+_DISTINCT = 12
+"""Needles this long are masked even inside a word; shorter ones only as whole words."""
+_PLAIN = re.compile(r"[A-Za-z0-9._~-]*")
+
+
 def _alnum(byte: int) -> bool:
     return 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122
+
+
+def _hits(data: bytes, needle: bytes) -> list[tuple[int, int]]:
+    """Where ``needle`` is in ``data``; a short one must not continue a word on either side."""
+    out: list[tuple[int, int]] = []
+    start = data.find(needle)
+    bounded = len(needle) < _DISTINCT
+    while start >= 0:
+        end = start + len(needle)
+        if not bounded:
+            out.append((start, end))
+            start = data.find(needle, start + 1)
+            continue
+        before = data[start - 1] if start else 0
+        after = data[end] if end < len(data) else 0
+        if not (_alnum(needle[0]) and _alnum(before)) and not (
+            _alnum(needle[-1]) and _alnum(after)
+        ):
+            out.append((start, end))
+        start = data.find(needle, start + 1)
+    return out
 
 
 class Echoes:
@@ -54,38 +81,48 @@ class Echoes:
 
     def __init__(self) -> None:
         self._needles: dict[bytes, str] = {}
+        self._minimal: list[tuple[bytes, str]] | None = None
 
     def add(self, value: str, source: str) -> None:
         """Look for ``value`` (redacted from ``source``) in the other fields too."""
-        forms = {
-            value,
-            json.dumps(value)[1:-1],
-            msgspec.json.encode(value)[1:-1].decode("utf-8", "surrogateescape"),
-            quote(value, safe=""),
-            quote_plus(value, safe=""),
-        }
+        if len(value) < MIN_SCRUB:
+            return
+        if _PLAIN.fullmatch(value):  # every encoding of it is the same bytes
+            forms = {value}
+        else:
+            forms = {
+                value,
+                json.dumps(value)[1:-1],
+                msgspec.json.encode(value)[1:-1].decode("utf-8", "surrogateescape"),
+                quote(value, safe=""),
+                quote_plus(value, safe=""),
+            }
         for form in forms:
             needle = form.encode("utf-8", "surrogateescape")
             if len(needle) >= MIN_SCRUB:
                 self._needles.setdefault(needle, source)
+        self._minimal = None
 
     def __bool__(self) -> bool:
         return bool(self._needles)
 
+    def _search(self) -> list[tuple[bytes, str]]:
+        """The needles without those holding another one (masking the inner one suffices)."""
+        if self._minimal is None:
+            needles = sorted(self._needles.items(), key=lambda item: len(item[0]))
+            kept: list[tuple[bytes, str]] = []
+            for needle, source in needles:
+                if not any(_hits(needle, inner) for inner, _ in kept):
+                    kept.append((needle, source))
+            self._minimal = kept
+        return self._minimal
+
     def find(self, data: bytes) -> list[Labeled]:
-        spans: list[Labeled] = []
-        for needle, source in self._needles.items():
-            start = data.find(needle)
-            while start >= 0:
-                end = start + len(needle)
-                before = data[start - 1] if start else 0
-                after = data[end] if end < len(data) else 0
-                if not (_alnum(needle[0]) and _alnum(before)) and not (
-                    _alnum(needle[-1]) and _alnum(after)
-                ):
-                    spans.append((start, end, f"copy of {source}"))
-                start = data.find(needle, start + 1)
-        return spans
+        return [
+            (start, end, f"copy of {source}")
+            for needle, source in self._search()
+            for start, end in _hits(data, needle)
+        ]
 
     def text(self, value: str) -> tuple[str, list[str]]:
         """A text field with every echo masked, and the labels of what was."""
@@ -106,6 +143,8 @@ def mask_headers(
     headers: Headers, prefix: str, find: Callable[[bytes], list[Labeled]]
 ) -> tuple[Headers, list[str]]:
     """Header values with what ``find`` reports masked, and ``prefix.header:NAME (label)``."""
+    if not find(b"\n".join(v.encode("utf-8", "surrogateescape") for _, v in headers)):
+        return headers, []  # one look at them all, the usual answer
     out: Headers = []
     names: list[str] = []
     for name, value in headers:
