@@ -457,6 +457,9 @@ class Redactor:
                 names += header_echoes
             if new is not decoded:
                 body = new if coding is None else encode(coding, new)
+        if len(body) != len(request.body):  # keep the recorded request self-consistent
+            size = str(len(body))
+            headers = [(k, size if k.lower() == "content-length" else v) for k, v in headers]
         redacted = msgspec.structs.replace(request, url=url, headers=headers, body=body)
         return redacted, list(dict.fromkeys(names)), echoes
 
