@@ -2,9 +2,21 @@
 
 Redaction runs in memory on every exchange before it is encoded, because a secret
 written first and scrubbed later survives in a crash or in a zstd frame that cannot
-be patched. Afterwards the request and the response headers are scanned for known
-key shapes, and a hit refuses the write (fail closed): a new provider's header name
-must not leak silently.
+be patched. Every writer (the transports, the proxy, ``import``, ``redact``) goes
+through ``Redactor.apply``, so the rules are the same everywhere:
+
+1. by name: headers, query parameters, form fields and JSON keys at any depth whose
+   name marks a credential (``credential_names``), and the configured ones;
+2. by value: each value so replaced is masked wherever else it appears in the
+   exchange, response included (``scrub``), with a mask of the same length;
+3. by shape: key-shaped text left in the response is masked the same way, and left in
+   the request refuses the write (fail closed, ``scan``): a new provider's header
+   name must not leak silently, and the user can name it in the redaction.
+
+A gzip or deflate request body is decoded for all of this and, if something changed,
+encoded again the same way each time (no timestamp), so the recorded body is still
+what the header says and replay, which redacts the sent request the same way,
+compares equal bytes.
 
 Pure: ``Redactor.apply`` returns a new ``Exchange`` and leaves its input alone.
 """
@@ -18,13 +30,27 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
-from streamtape.core.codings import CODINGS, coding_of, decode, encode
+from streamtape.core.codings import coding_of, decode, encode
 from streamtape.core.credential_names import DEFAULT_KEEP, is_credential_name, normal_name
-from streamtape.core.credential_shapes import find_shapes, may_hold_shapes
+from streamtape.core.credential_shapes import find_shapes
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
 from streamtape.core.jsonpath import Path, locations, split_path
+from streamtape.core.scan import Finding, scan_exchange, scan_text
 from streamtape.core.scrub import Echoes, Labeled, apply_mask, mask_headers, mask_reads
 from streamtape.errors import RedactConfigError, SecretLeakError
+
+__all__ = [
+    "DEFAULT_BODY_PATHS",
+    "DEFAULT_HEADERS",
+    "DEFAULT_QUERY",
+    "PLACEHOLDER",
+    "Finding",
+    "RedactOptions",
+    "Redactor",
+    "is_sensitive_header",
+    "scan_exchange",
+    "scan_text",
+]
 
 PLACEHOLDER = "<redacted>"
 
@@ -83,64 +109,6 @@ class RedactOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     keep: list[str] = msgspec.field(default_factory=list)
     scan: bool = True
     scan_response: bool = True
-
-
-class Finding(msgspec.Struct, frozen=True):
-    """Something that looks like a credential: where and what kind, never the value."""
-
-    field: str
-    """E.g. ``request.header:x-custom``, ``request.url``, ``request.body``."""
-    kind: str
-    offset: int
-    """Byte offset of the match within that field (decoded, for a content-encoded body)."""
-
-
-def scan_text(data: bytes | str, field: str = "") -> list[Finding]:
-    """Every credential-shaped match in ``data``, by offset; overlapping matches count once."""
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    return [Finding(field, kind, start) for start, _, kind in find_shapes(raw)]
-
-
-def _scan_body(headers: Headers, body: bytes, field: str) -> list[Finding]:
-    coding = coding_of(headers)
-    decoded = decode(coding, body)
-    if decoded is None:
-        return [Finding(field, f"unreadable {coding}-encoded body", 0)]
-    return scan_text(decoded, field)
-
-
-def _scan_fields(fields: list[tuple[str, str]]) -> list[Finding]:
-    texts = [value.encode("utf-8", "surrogateescape") for _, value in fields]
-    if not may_hold_shapes(b"\n".join(texts)):  # one cheap look at all the small fields
-        return []
-    found: list[Finding] = []
-    for (field, _), text in zip(fields, texts, strict=True):
-        found += scan_text(text, field)
-    return found
-
-
-def scan_exchange(
-    exchange: Exchange, *, response_body: bool = True, response: bool = True
-) -> list[Finding]:
-    """Scan the request (headers, URL, body) and the response (headers, body).
-
-    Content-encoded bodies are decoded first; a request body that cannot be decoded is
-    a finding, since nothing can vouch for it. ``response=False`` skips the response.
-    """
-    req = exchange.request
-    fields = [(f"request.header:{name.lower()}", value) for name, value in req.headers]
-    found = _scan_fields([*fields, ("request.url", req.url)])
-    if req.body:
-        found += _scan_body(req.headers, req.body, "request.body")
-    if not response:
-        return found
-    headers = exchange.response_headers
-    found += _scan_fields([(f"response.header:{n.lower()}", v) for n, v in headers])
-    if response_body and exchange.reads:
-        coding = coding_of(headers)
-        if coding is None or coding in CODINGS:
-            found += _scan_body(headers, exchange.body, "response.body")
-    return found
 
 
 def is_sensitive_header(name: str) -> bool:
@@ -446,17 +414,17 @@ class Redactor:
         if decoded is not None:
             new, body_names = self.redact_body(request.headers, decoded, echoes)
             names += body_names
-            if echoes:
-                spans = echoes.find(new)
-                if spans:
-                    new = apply_mask(new, spans)
-                    names += [f"request.body ({label})" for _, _, label in spans]
-                url, url_echoes = echoes.text(url)
-                names += [f"request.url ({label})" for label in url_echoes]
-                headers, header_echoes = mask_headers(headers, "request", echoes.find)
-                names += header_echoes
+            spans = echoes.find(new) if echoes else []
+            if spans:
+                new = apply_mask(new, spans)
+                names += [f"request.body ({label})" for _, _, label in spans]
             if new is not decoded:
                 body = new if coding is None else encode(coding, new)
+        if echoes:
+            url, url_echoes = echoes.text(url)
+            names += [f"request.url ({label})" for label in url_echoes]
+            headers, header_echoes = mask_headers(headers, "request", echoes.find)
+            names += header_echoes
         if len(body) != len(request.body):  # keep the recorded request self-consistent
             size = str(len(body))
             headers = [(k, size if k.lower() == "content-length" else v) for k, v in headers]
