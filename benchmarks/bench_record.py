@@ -1,6 +1,6 @@
 """What recording costs per read: RecordingTransport against the bare inner transport.
 
-Run: python benchmarks/bench_record.py [--quick] [--reads N] [--runs N] [--no-response-scan]
+Run: python benchmarks/bench_record.py [--quick] [--reads N] [--runs N] [--scan-response]
 
 An in-process inner transport answers every request with the same pre-made chat
 stream (300 reads of ``data: {chunk}\\n\\n``) straight from memory, so the only
@@ -44,7 +44,7 @@ from streamtape.transport import AsyncRecordingTransport, RecordingTransport
 URL = "https://api.example.test/v1/chat/completions"
 TARGET_US = 20.0
 REDACT: dict[str, bool] = {}
-"""The recorders' ``redact=`` options (``--no-response-scan`` turns off the body scan)."""
+"""The recorders' ``redact=`` options (``--scan-response`` adds the body key-shape search)."""
 
 clock: Callable[[], int] = time.perf_counter_ns
 
@@ -268,13 +268,13 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=300, help="reads per stream (default 300)")
     parser.add_argument("--runs", type=int, help="requests per variant (default 400)")
     parser.add_argument(
-        "--no-response-scan",
+        "--scan-response",
         action="store_true",
-        help="record with redact={'scan_response': False} (no key-shape search of bodies)",
+        help="record with redact={'scan_response': True} (key-shape search of bodies)",
     )
     args = parser.parse_args()
-    if args.no_response_scan:
-        REDACT["scan_response"] = False
+    if args.scan_response:
+        REDACT["scan_response"] = True
     runs = args.runs or (60 if args.quick else 400)
     loop_runs = max(10, runs // 10)
 

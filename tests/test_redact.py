@@ -508,7 +508,7 @@ def test_key_shapes_in_the_response_are_masked_not_refused(shape: str) -> None:
         response_headers=[("x-debug", value)],
         reads=reads,
     )
-    out = Redactor().apply(ex)
+    out = Redactor(scan_response=True).apply(ex)
     assert value.encode() not in out.body
     assert len(out.body) == len(ex.body)
     assert value not in out.response_headers[0][1]
@@ -578,11 +578,11 @@ def test_nothing_ordinary_is_taken_for_a_credential() -> None:
         status=200,
         reads=[Read(i, t) for i, t in enumerate(_ordinary_texts())],
     )
-    out = Redactor().apply(ex)
+    out = Redactor(scan_response=True).apply(ex)
     assert out.reads == ex.reads and out.redacted == []
 
 
-def test_scan_response_off_keeps_echo_masking_and_header_scan() -> None:
+def test_by_default_response_bodies_get_echo_masking_and_headers_the_scan() -> None:
     key = "gw-opaque-secret-9931"
     ex = Exchange(
         request=RecordedRequest(method="GET", url=f"https://h/x?api-token={key}"),
@@ -590,7 +590,9 @@ def test_scan_response_off_keeps_echo_masking_and_header_scan() -> None:
         response_headers=[("x-debug", HF_TOKEN)],
         reads=_sse(json.dumps({"echo": key, "other": GH_TOKEN})),
     )
-    out = Redactor.coerce({"scan_response": False}).apply(ex)
+    out = Redactor().apply(ex)
     assert key.encode() not in out.body  # copies of redacted values: always masked
-    assert GH_TOKEN.encode() in out.body  # key shapes in the body: not searched
-    assert HF_TOKEN not in out.response_headers[0][1]  # headers: still searched
+    assert GH_TOKEN.encode() in out.body  # key shapes in the body: not searched by default
+    assert HF_TOKEN not in out.response_headers[0][1]  # headers: searched
+    scanned = Redactor.coerce({"scan_response": True}).apply(ex)
+    assert GH_TOKEN.encode() not in scanned.body

@@ -222,7 +222,8 @@ def test_openai_sdk_secrets_in_headers_query_and_body(
 
 
 def test_ordinary_traffic_is_recorded_untouched(upstream: UpstreamServer, tmp_path: Path) -> None:
-    """Nothing that is not a credential is refused or masked (tools, logprobs, base64)."""
+    """Nothing that is not a credential is refused or masked (tools, logprobs, base64),
+    with the key-shape search of response bodies on."""
     tape = tmp_path / "t.tape"
     lib = HTTP_LIBS[-1]
     tools: list[Any] = [
@@ -241,7 +242,7 @@ def test_ordinary_traffic_is_recorded_untouched(upstream: UpstreamServer, tmp_pa
         base_url=upstream.base_url,
         api_key="sk-test-key",
         max_retries=0,
-        http_client=lib.Client(transport=RecordingTransport(tape)),
+        http_client=lib.Client(transport=RecordingTransport(tape, redact={"scan_response": True})),
     )
     with client:
         client.chat.completions.create(

@@ -3,8 +3,9 @@
 The shapes are tight (a fixed prefix and a long random body) so that model text, ids
 such as ``chatcmpl-…`` or ``call_…`` and base64 images are not taken for keys.
 
-Speed: recording scans every response body, so a large text is not searched with the
-shape patterns directly (Python's ``re`` tries each of them at almost every byte).
+Speed: request bodies (and, on request, response bodies) can be large, so a large text
+is not searched with the shape patterns directly (Python's ``re`` tries each of them at
+almost every byte, about 0.2 us per byte).
 Every real key holds a run of at least 16 letters and digits; one ``translate`` pass
 marks such runs, and only a window around each run is checked, first for a shape
 prefix with plain substring tests, then with the patterns. Windows repeat in a stream

@@ -9,9 +9,11 @@ through ``Redactor.apply``, so the rules are the same everywhere:
    name marks a credential (``credential_names``), and the configured ones;
 2. by value: each value so replaced is masked wherever else it appears in the
    exchange, response included (``scrub``), with a mask of the same length;
-3. by shape: key-shaped text left in the response is masked the same way, and left in
-   the request refuses the write (fail closed, ``scan``): a new provider's header
-   name must not leak silently, and the user can name it in the redaction.
+3. by shape: key-shaped text left in the request refuses the write (fail closed,
+   ``scan``): a new provider's header name must not leak silently, and the user can
+   name it in the redaction. In response headers (and, with ``scan_response``, the
+   response body) it is masked the same way as in 2: the answer is the upstream's, and
+   the rest of it is worth keeping.
 
 A gzip or deflate request body is decoded for all of this and, if something changed,
 encoded again the same way each time (no timestamp), so the recorded body is still
@@ -108,7 +110,7 @@ class RedactOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     body_paths: list[str] = msgspec.field(default_factory=list)
     keep: list[str] = msgspec.field(default_factory=list)
     scan: bool = True
-    scan_response: bool = True
+    scan_response: bool = False
 
 
 def is_sensitive_header(name: str) -> bool:
@@ -136,8 +138,10 @@ class Redactor:
     when its value is a string; ``keep`` lists names (any spelling) or dotted body paths
     that stay. Each replaced value is then masked wherever else it appears in the
     exchange (URL, headers, request and response body), with a mask of the same length,
-    and the response is searched for key shapes and masked the same way (its body only
-    with ``scan_response``, the one step whose cost grows with the body). A gzip or
+    and the response headers are searched for key shapes and masked the same way. The
+    response body is searched for key shapes only with ``scan_response=True``: copies of
+    request secrets are masked in it regardless, but a search of every body byte for
+    every shape costs about a quarter of the whole recording overhead per read. A gzip or
     deflate request body is decoded for this and encoded again only if something
     changed (deterministically, so replay compares the same bytes). ``hook`` runs last
     on the redacted exchange and its result is scanned too.
@@ -153,7 +157,7 @@ class Redactor:
         hook: Callable[[Exchange], Exchange] | None = None,
         defaults: bool = True,
         scan: bool = True,
-        scan_response: bool = True,
+        scan_response: bool = False,
         placeholder: str = PLACEHOLDER,
     ) -> None:
         lists = (("headers", headers), ("query", query), ("body_paths", body_paths), ("keep", keep))
