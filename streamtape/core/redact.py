@@ -141,7 +141,7 @@ class Redactor:
     and the response headers are searched for key shapes and masked the same way. The
     response body is searched for key shapes only with ``scan_response=True``: copies of
     request secrets are masked in it regardless, but a search of every body byte for
-    every shape costs about a quarter of the whole recording overhead per read. A gzip or
+    every shape adds about a third to the whole recording overhead per read. A gzip or
     deflate request body is decoded for this and encoded again only if something
     changed (deterministically, so replay compares the same bytes). ``hook`` runs last
     on the redacted exchange and its result is scanned too.
