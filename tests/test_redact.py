@@ -596,3 +596,12 @@ def test_by_default_response_bodies_get_echo_masking_and_headers_the_scan() -> N
     assert HF_TOKEN not in out.response_headers[0][1]  # headers: searched
     scanned = Redactor.coerce({"scan_response": True}).apply(ex)
     assert GH_TOKEN.encode() not in scanned.body
+
+
+def test_json_nested_too_deep_to_parse_is_still_redacted_by_name() -> None:
+    secret = "opaque-deep-secret-55"
+    deep = b'{"a":' * 100_000 + f'{{"apiKey": "{secret}", "n": "x"}}'.encode() + b"}" * 100_000
+    out = Redactor().apply(_ex(headers=[("content-type", "application/json")], body=deep))
+    assert secret.encode() not in out.request.body
+    assert b'"apiKey": "<redacted>", "n": "x"' in out.request.body
+    assert out.redacted == ["request.body:apiKey"]

@@ -359,6 +359,8 @@ class Redactor:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError:
             return body, []
+        except RecursionError:  # nested too deep to parse: find "name": "value" pairs
+            return self._redact_flat_pairs(body, echoes)
         for dotted, parts in self._paths:
             for container, key in list(locations(value, parts)):
                 old = container[key]
@@ -371,6 +373,28 @@ class Redactor:
         if not names:
             return body, []
         return msgspec.json.encode(value), list(dict.fromkeys(names))
+
+    def _redact_flat_pairs(self, body: bytes, echoes: Echoes | None) -> tuple[bytes, list[str]]:
+        """Credential-named ``"key": "string"`` pairs replaced in JSON text, at any depth."""
+        names: list[str] = []
+        quoted = msgspec.json.encode(self.placeholder)
+
+        def replace(m: re.Match[bytes]) -> bytes:
+            try:
+                key, value = msgspec.json.decode(m[1]), msgspec.json.decode(m[2])
+            except msgspec.DecodeError:
+                return m[0]
+            if not (isinstance(key, str) and isinstance(value, str)) or not value:
+                return m[0]
+            if value == self.placeholder or not self._key_is_secret(key, (key,)):
+                return m[0]
+            names.append(f"request.body:{key}")
+            if echoes is not None:
+                echoes.add(value, f"request.body:{key}")
+            return m[1] + m[0][len(m[1]) : m.start(2) - m.start()] + quoted
+
+        out = _JSON_PAIR.sub(replace, body)
+        return (out, list(dict.fromkeys(names))) if names else (body, [])
 
     def _redact_keys(self, root: object, names: list[str], echoes: Echoes | None) -> None:
         """Replace the string value of every credential-named key, at any depth (no recursion)."""
@@ -527,6 +551,7 @@ class Redactor:
         )
 
 
+_JSON_PAIR = re.compile(rb'("(?:[^"\\]|\\.)*")\s*:\s*("(?:[^"\\]|\\.)*")')
 _NAMES_REMEMBERED = 4096
 
 
