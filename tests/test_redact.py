@@ -605,3 +605,16 @@ def test_json_nested_too_deep_to_parse_is_still_redacted_by_name() -> None:
     assert secret.encode() not in out.request.body
     assert b'"apiKey": "<redacted>", "n": "x"' in out.request.body
     assert out.redacted == ["request.body:apiKey"]
+
+
+def test_multipart_fields_by_name_files_untouched() -> None:
+    body = (
+        b'--xx\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+        b'--xx\r\nContent-Disposition: form-data; name="api_key"\r\n\r\nopaque-123456\r\n'
+        b'--xx\r\nContent-Disposition: form-data; name="token"; filename="token"\r\n\r\n'
+        b"file-bytes\r\n--xx--\r\n"
+    )
+    headers: Headers = [("content-type", 'multipart/form-data; boundary="xx"')]
+    out = Redactor().apply(_ex(headers=headers, body=body))
+    assert out.request.body == body.replace(b"opaque-123456", PLACEHOLDER.encode())
+    assert out.redacted == ["request.body:api_key"]

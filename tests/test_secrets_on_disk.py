@@ -57,6 +57,7 @@ PLACES = [
     "json:metadata.token",
     "json:config.0.auth.clientSecret",
     "form:api_key",
+    "multipart:subscriptionKey",
     "gzip-json:api_key",
 ]
 HI = [{"role": "user", "content": "Tell me about streams."}]
@@ -111,6 +112,14 @@ def chat_request(place: str, secret: str, stream: bool = True) -> dict[str, Any]
     if kind == "form":
         headers["content-type"] = "application/x-www-form-urlencoded"
         content = f"model=gpt-4o-mini&{name}={quote_plus(secret)}".encode()
+    elif kind == "multipart":
+        headers["content-type"] = "multipart/form-data; boundary=b0undary"
+        content = (
+            '--b0undary\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+            f'--b0undary\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{secret}\r\n'
+            '--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+            "Content-Type: audio/wav\r\n\r\nRIFF....\r\n--b0undary--\r\n"
+        ).encode()
     elif kind == "gzip-json":
         headers["content-encoding"] = "gzip"
         content = gzip.compress(json.dumps(body).encode())

@@ -353,6 +353,8 @@ class Redactor:
             text = body.decode("latin-1")
             out = self._redact_pairs(text, "request.body", self._form_is_secret, names, echoes)
             return (out.encode("latin-1"), names) if names else (body, [])
+        if ctype == "multipart/form-data":
+            return self._redact_multipart(headers, body, echoes)
         if "json" not in ctype and body.lstrip()[:1] not in (b"{", b"["):
             return body, []
         try:
@@ -373,6 +375,32 @@ class Redactor:
         if not names:
             return body, []
         return msgspec.json.encode(value), list(dict.fromkeys(names))
+
+    def _redact_multipart(
+        self, headers: Headers, body: bytes, echoes: Echoes | None
+    ) -> tuple[bytes, list[str]]:
+        """Credential-named fields (not files) of a multipart body replaced, the rest as is."""
+        found = _BOUNDARY.search(first_header(headers, "content-type") or "")
+        if found is None:
+            return body, []
+        delimiter = b"--" + found[1].strip('"').encode("latin-1")
+        parts = body.split(delimiter)
+        names: list[str] = []
+        for i, part in enumerate(parts[1:], 1):
+            head, sep, content = part.partition(b"\r\n\r\n")
+            disposition = _PART_NAME.search(head)
+            if not sep or disposition is None or b"filename=" in head:
+                continue
+            name = disposition[1].decode("utf-8", "replace")
+            value = content.removesuffix(b"\r\n")
+            if not value or value == self.placeholder.encode() or not self._form_is_secret(name):
+                continue
+            tail = content[len(value) :]
+            parts[i] = head + sep + self.placeholder.encode() + tail
+            names.append(f"request.body:{name}")
+            if echoes is not None:
+                echoes.add(value.decode("utf-8", "surrogateescape"), f"request.body:{name}")
+        return (delimiter.join(parts), names) if names else (body, [])
 
     def _redact_flat_pairs(self, body: bytes, echoes: Echoes | None) -> tuple[bytes, list[str]]:
         """Credential-named ``"key": "string"`` pairs replaced in JSON text, at any depth."""
@@ -551,6 +579,8 @@ class Redactor:
         )
 
 
+_BOUNDARY = re.compile(r'boundary=("[^"]+"|[^;\s]+)', re.I)
+_PART_NAME = re.compile(rb'\bname="([^"]*)"', re.I)
 _JSON_PAIR = re.compile(rb'("(?:[^"\\]|\\.)*")\s*:\s*("(?:[^"\\]|\\.)*")')
 _NAMES_REMEMBERED = 4096
 
