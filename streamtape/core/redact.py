@@ -32,6 +32,7 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
+from streamtape.core.body_fields import redact_json_pairs, redact_multipart
 from streamtape.core.codings import coding_of, decode, encode
 from streamtape.core.credential_names import DEFAULT_KEEP, is_credential_name, normal_name
 from streamtape.core.credential_shapes import find_shapes
@@ -276,6 +277,9 @@ class Redactor:
             return known
         return not any(_path_names(kept, path) for kept in self._keep_paths)
 
+    def _named_key_is_secret(self, key: str) -> bool:
+        return self._key_is_secret(key, (key,))
+
     # -- parts --
 
     def redact_headers(
@@ -354,7 +358,8 @@ class Redactor:
             out = self._redact_pairs(text, "request.body", self._form_is_secret, names, echoes)
             return (out.encode("latin-1"), names) if names else (body, [])
         if ctype == "multipart/form-data":
-            return self._redact_multipart(headers, body, echoes)
+            found = first_header(headers, "content-type") or ""
+            return redact_multipart(found, body, self.placeholder, self._form_is_secret, echoes)
         if "json" not in ctype and body.lstrip()[:1] not in (b"{", b"["):
             return body, []
         try:
@@ -362,7 +367,7 @@ class Redactor:
         except msgspec.DecodeError:
             return body, []
         except RecursionError:  # nested too deep to parse: find "name": "value" pairs
-            return self._redact_flat_pairs(body, echoes)
+            return redact_json_pairs(body, self.placeholder, self._named_key_is_secret, echoes)
         for dotted, parts in self._paths:
             for container, key in list(locations(value, parts)):
                 old = container[key]
@@ -375,54 +380,6 @@ class Redactor:
         if not names:
             return body, []
         return msgspec.json.encode(value), list(dict.fromkeys(names))
-
-    def _redact_multipart(
-        self, headers: Headers, body: bytes, echoes: Echoes | None
-    ) -> tuple[bytes, list[str]]:
-        """Credential-named fields (not files) of a multipart body replaced, the rest as is."""
-        found = _BOUNDARY.search(first_header(headers, "content-type") or "")
-        if found is None:
-            return body, []
-        delimiter = b"--" + found[1].strip('"').encode("latin-1")
-        parts = body.split(delimiter)
-        names: list[str] = []
-        for i, part in enumerate(parts[1:], 1):
-            head, sep, content = part.partition(b"\r\n\r\n")
-            disposition = _PART_NAME.search(head)
-            if not sep or disposition is None or b"filename=" in head:
-                continue
-            name = disposition[1].decode("utf-8", "replace")
-            value = content.removesuffix(b"\r\n")
-            if not value or value == self.placeholder.encode() or not self._form_is_secret(name):
-                continue
-            tail = content[len(value) :]
-            parts[i] = head + sep + self.placeholder.encode() + tail
-            names.append(f"request.body:{name}")
-            if echoes is not None:
-                echoes.add(value.decode("utf-8", "surrogateescape"), f"request.body:{name}")
-        return (delimiter.join(parts), names) if names else (body, [])
-
-    def _redact_flat_pairs(self, body: bytes, echoes: Echoes | None) -> tuple[bytes, list[str]]:
-        """Credential-named ``"key": "string"`` pairs replaced in JSON text, at any depth."""
-        names: list[str] = []
-        quoted = msgspec.json.encode(self.placeholder)
-
-        def replace(m: re.Match[bytes]) -> bytes:
-            try:
-                key, value = msgspec.json.decode(m[1]), msgspec.json.decode(m[2])
-            except msgspec.DecodeError:
-                return m[0]
-            if not (isinstance(key, str) and isinstance(value, str)) or not value:
-                return m[0]
-            if value == self.placeholder or not self._key_is_secret(key, (key,)):
-                return m[0]
-            names.append(f"request.body:{key}")
-            if echoes is not None:
-                echoes.add(value, f"request.body:{key}")
-            return m[1] + m[0][len(m[1]) : m.start(2) - m.start()] + quoted
-
-        out = _JSON_PAIR.sub(replace, body)
-        return (out, list(dict.fromkeys(names))) if names else (body, [])
 
     def _redact_keys(self, root: object, names: list[str], echoes: Echoes | None) -> None:
         """Replace the string value of every credential-named key, at any depth (no recursion)."""
@@ -579,9 +536,6 @@ class Redactor:
         )
 
 
-_BOUNDARY = re.compile(r'boundary=("[^"]+"|[^;\s]+)', re.I)
-_PART_NAME = re.compile(rb'\bname="([^"]*)"', re.I)
-_JSON_PAIR = re.compile(rb'("(?:[^"\\]|\\.)*")\s*:\s*("(?:[^"\\]|\\.)*")')
 _NAMES_REMEMBERED = 4096
 
 
