@@ -1,6 +1,6 @@
 """What recording costs per read: RecordingTransport against the bare inner transport.
 
-Run: python benchmarks/bench_record.py [--quick] [--reads N] [--runs N]
+Run: python benchmarks/bench_record.py [--quick] [--reads N] [--runs N] [--scan-response]
 
 An in-process inner transport answers every request with the same pre-made chat
 stream (300 reads of ``data: {chunk}\\n\\n``) straight from memory, so the only
@@ -43,6 +43,8 @@ from streamtape.transport import AsyncRecordingTransport, RecordingTransport
 
 URL = "https://api.example.test/v1/chat/completions"
 TARGET_US = 20.0
+REDACT: dict[str, bool] = {}
+"""The recorders' ``redact=`` options (``--scan-response`` adds the body key-shape search)."""
 
 clock: Callable[[], int] = time.perf_counter_ns
 
@@ -200,7 +202,7 @@ def run_sync(
 ) -> Comparison:
     bare_t: list[Timing] = []
     rec_t: list[Timing] = []
-    recorder = RecordingTransport(cassette, transport=inner)
+    recorder = RecordingTransport(cassette, transport=inner, redact=REDACT)
     with httpx.Client(transport=inner) as bare, httpx.Client(transport=recorder) as rec:
         for _ in range(max(3, runs // 10)):  # warm up both paths and the cassette file
             time_sync(bare, url, body)
@@ -222,7 +224,7 @@ def run_async(
     async def go() -> Comparison:
         bare_t: list[Timing] = []
         rec_t: list[Timing] = []
-        recorder = AsyncRecordingTransport(cassette, transport=inner)
+        recorder = AsyncRecordingTransport(cassette, transport=inner, redact=REDACT)
         async with (
             httpx.AsyncClient(transport=inner) as bare,
             httpx.AsyncClient(transport=recorder) as rec,
@@ -265,7 +267,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests (a few seconds)")
     parser.add_argument("--reads", type=int, default=300, help="reads per stream (default 300)")
     parser.add_argument("--runs", type=int, help="requests per variant (default 400)")
+    parser.add_argument(
+        "--scan-response",
+        action="store_true",
+        help="record with redact={'scan_response': True} (key-shape search of bodies)",
+    )
     args = parser.parse_args()
+    if args.scan_response:
+        REDACT["scan_response"] = True
     runs = args.runs or (60 if args.quick else 400)
     loop_runs = max(10, runs // 10)
 

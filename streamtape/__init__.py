@@ -22,8 +22,10 @@ from streamtape.core.redact import Redactor
 from streamtape.core.sse import SSEEvent, SSEParser, parse_sse
 from streamtape.errors import (
     AssemblyError,
+    CassetteAccessError,
     CassetteCorruptError,
     CassetteError,
+    CassetteNotFoundError,
     CassetteVersionError,
     ConfigError,
     MatchConfigError,
@@ -50,8 +52,10 @@ __all__ = [
     "AssemblyError",
     "AsyncRecordingTransport",
     "Cassette",
+    "CassetteAccessError",
     "CassetteCorruptError",
     "CassetteError",
+    "CassetteNotFoundError",
     "CassetteVersionError",
     "ChatCompletion",
     "ConfigError",

@@ -9,6 +9,9 @@ what to do about it. The tree::
     │   ├── PacingError                      pacing= / max_gap=
     │   └── RedactConfigError                redact=
     ├── CassetteError                        a cassette cannot be read or written
+    │   ├── CassetteAccessError (also OSError)   the path cannot be opened (a folder, no
+    │   │   │                                    permission, a missing folder)
+    │   │   └── CassetteNotFoundError (also FileNotFoundError)   replay from a missing file
     │   ├── CassetteCorruptError             bytes that break the format (with offset)
     │   ├── CassetteVersionError             written in a newer format version
     │   └── NotACassetteError                not a cassette at all
@@ -47,6 +50,25 @@ class RedactConfigError(ConfigError):
 
 class CassetteError(StreamtapeError):
     """A cassette file cannot be read or written."""
+
+
+class CassetteAccessError(CassetteError, OSError):
+    """The cassette's path cannot be opened as a file: raised before any request is made.
+
+    Also an ``OSError``, so code that caught the builtin error keeps working.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class CassetteNotFoundError(CassetteAccessError, FileNotFoundError):
+    """Replay was pointed at a cassette file that does not exist."""
 
 
 class CassetteCorruptError(CassetteError):

@@ -15,7 +15,9 @@ import msgspec
 
 from streamtape.core.cassette import Cassette, write_cassette
 from streamtape.core.exchange import Exchange, Read
-from streamtape.core.redact import PLACEHOLDER, Redactor, scan_exchange, scrub_text
+from streamtape.core.redact import PLACEHOLDER, Redactor
+from streamtape.core.scan import scan_exchange
+from streamtape.core.scrub import mask, scrub_shapes
 from streamtape.core.splice import splice_reads
 
 __all__ = ["Leak", "RedactReport", "redact_cassette", "redact_exchange", "scan_cassette"]
@@ -51,13 +53,12 @@ def scan_cassette(path: str | os.PathLike[str]) -> list[Leak]:
     return leaks
 
 
-def _scrub_reads(reads: list[Read], placeholder: str) -> list[Read] | None:
-    """The reads with matches replaced, read boundaries moved with the text; None if clean."""
-    _, spans = scrub_text(b"".join(r.data for r in reads), placeholder)
+def _scrub_reads(reads: list[Read]) -> list[Read] | None:
+    """The reads with matches masked in place (same length: boundaries stay); None if clean."""
+    _, spans = scrub_shapes(b"".join(r.data for r in reads))
     if not spans:
         return None
-    token = placeholder.encode()
-    return splice_reads(reads, [(start, end, token) for start, end in spans])
+    return splice_reads(reads, [(start, end, mask(end - start)) for start, end, _ in spans])
 
 
 def _scrub_request(exchange: Exchange, placeholder: str) -> tuple[Exchange, list[str]]:
@@ -65,13 +66,13 @@ def _scrub_request(exchange: Exchange, placeholder: str) -> tuple[Exchange, list
     names: list[str] = []
     headers = []
     for name, value in req.headers:
-        clean, spans = scrub_text(value.encode("utf-8", "surrogateescape"), placeholder)
+        clean, spans = scrub_shapes(value.encode("utf-8", "surrogateescape"))
         if spans:
             names.append(f"request.header:{name.lower()}")
             value = clean.decode("utf-8", "surrogateescape")
         headers.append((name, value))
-    url, url_spans = scrub_text(req.url.encode(), placeholder)
-    body, body_spans = scrub_text(req.body, placeholder)
+    url, url_spans = scrub_shapes(req.url.encode())
+    body, body_spans = scrub_shapes(req.body)
     names += ["request.url:pattern"] * bool(url_spans) + ["request.body:pattern"] * bool(body_spans)
     if not names:
         return exchange, []
@@ -85,7 +86,7 @@ def redact_exchange(
     """The recorder's redaction, then every remaining credential-shaped string replaced."""
     out = redactor.apply(exchange)
     out, names = _scrub_request(out, placeholder)
-    reads = _scrub_reads(out.reads, placeholder)
+    reads = _scrub_reads(out.reads)
     if reads is not None:
         out = msgspec.structs.replace(out, reads=reads)
         names.append("response.body:pattern")

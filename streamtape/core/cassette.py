@@ -87,6 +87,7 @@ from streamtape.core._codec import (
     decode_exchange,
 )
 from streamtape.core._scan import Damage, Scan, TailReport
+from streamtape.core.cassette_paths import access_error
 from streamtape.core.exchange import Exchange
 from streamtape.errors import (
     CassetteCorruptError,
@@ -210,6 +211,8 @@ class Cassette:
             return open(self.path, "rb")
         except FileNotFoundError:
             return None
+        except OSError as e:  # a folder, no permission: our error, naming the path
+            raise access_error(self.path, "read the cassette", e) from None
 
     def _scan(self, f: BinaryIO, start: int = 0) -> Scan:
         return Scan(f, str(self.path), start, skip_damaged=self.on_corrupt == "skip")
@@ -315,7 +318,7 @@ class Cassette:
         try:
             fd = os.open(self.path, flags, 0o644)
         except OSError as e:
-            raise CassetteError(f"{self.path}: cannot open for appending: {e}") from e
+            raise access_error(self.path, "open the cassette for appending", e) from e
         try:
             _lock(fd)
             try:

@@ -13,10 +13,8 @@ ASGI replay server all use it the same way.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import threading
-import zlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
+from streamtape.core.codings import decoded_body
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
 from streamtape.core.jsonpath import Path, remove_path, split_path
 from streamtape.errors import MatchConfigError, NoMatchError, ReplayExhaustedError
@@ -87,18 +86,6 @@ def _media_type(headers: Headers) -> tuple[str, dict[str, str]]:
         if sep:
             out[name.strip().lower()] = value.strip().strip('"')
     return main.strip().lower(), out
-
-
-def _decoded_body(headers: Headers, body: bytes) -> bytes:
-    encoding = (first_header(headers, "content-encoding") or "").strip().lower()
-    try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, zlib.error, EOFError):
-        pass
-    return body
 
 
 @dataclass(frozen=True)
@@ -207,7 +194,7 @@ class Matcher:
     # -- keys --
 
     def _parse_body(self, headers: Headers, body: bytes) -> _Body:
-        body = _decoded_body(headers, body)
+        body = decoded_body(headers, body)
         if not body:
             return _Body("empty", None)
         media, params = _media_type(headers)

@@ -2,25 +2,58 @@
 
 Redaction runs in memory on every exchange before it is encoded, because a secret
 written first and scrubbed later survives in a crash or in a zstd frame that cannot
-be patched. Afterwards the request and the response headers are scanned for known
-key shapes, and a hit refuses the write (fail closed): a new provider's header name
-must not leak silently.
+be patched. Every writer (the transports, the proxy, ``import``, ``redact``) goes
+through ``Redactor.apply``, so the rules are the same everywhere:
+
+1. by name: headers, query parameters, form fields and JSON keys at any depth whose
+   name marks a credential (``credential_names``), and the configured ones;
+2. by value: each value so replaced is masked wherever else it appears in the
+   exchange, response included (``scrub``), with a mask of the same length;
+3. by shape: key-shaped text left in the request refuses the write (fail closed,
+   ``scan``): a new provider's header name must not leak silently, and the user can
+   name it in the redaction. In response headers (and, with ``scan_response``, the
+   response body) it is masked the same way as in 2: the answer is the upstream's, and
+   the rest of it is worth keeping.
+
+A gzip or deflate request body is decoded for all of this and, if something changed,
+encoded again the same way each time (no timestamp), so the recorded body is still
+what the header says and replay, which redacts the sent request the same way,
+compares equal bytes.
 
 Pure: ``Redactor.apply`` returns a new ``Exchange`` and leaves its input alone.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
+from streamtape.core.body_fields import redact_json_pairs, redact_multipart
+from streamtape.core.codings import coding_of, decode, encode
+from streamtape.core.credential_names import DEFAULT_KEEP, is_credential_name, normal_name
+from streamtape.core.credential_shapes import find_shapes
 from streamtape.core.exchange import Exchange, Headers, RecordedRequest, first_header
-from streamtape.core.jsonpath import Path, replace_path, split_path
+from streamtape.core.jsonpath import Path, locations, split_path
+from streamtape.core.scan import Finding, scan_exchange, scan_text
+from streamtape.core.scrub import Echoes, Labeled, apply_mask, mask_headers, mask_reads
 from streamtape.errors import RedactConfigError, SecretLeakError
+
+__all__ = [
+    "DEFAULT_BODY_PATHS",
+    "DEFAULT_HEADERS",
+    "DEFAULT_QUERY",
+    "PLACEHOLDER",
+    "Finding",
+    "RedactOptions",
+    "Redactor",
+    "is_sensitive_header",
+    "scan_exchange",
+    "scan_text",
+]
 
 PLACEHOLDER = "<redacted>"
 
@@ -43,24 +76,6 @@ DEFAULT_HEADERS = frozenset(
     }
 )
 """Header names whose values are always replaced (compared lower-case)."""
-
-_SENSITIVE_WORDS = frozenset(
-    {
-        "authorization",
-        "auth",
-        "secret",
-        "token",
-        "password",
-        "passwd",
-        "session",
-        "apikey",
-        "credential",
-        "cookie",
-        "signature",
-    }
-)
-_SENSITIVE_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key")})
-_WORD_SPLIT = re.compile(r"[-_.\s]+")
 
 DEFAULT_QUERY = frozenset(
     {
@@ -94,110 +109,18 @@ class RedactOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     headers: list[str] = msgspec.field(default_factory=list)
     query: list[str] = msgspec.field(default_factory=list)
     body_paths: list[str] = msgspec.field(default_factory=list)
+    keep: list[str] = msgspec.field(default_factory=list)
     scan: bool = True
-
-
-class Finding(msgspec.Struct, frozen=True):
-    """Something that looks like a credential: where and what kind, never the value."""
-
-    field: str
-    """E.g. ``request.header:x-custom``, ``request.url``, ``request.body``."""
-    kind: str
-    offset: int
-    """Byte offset of the match within that field."""
-
-
-_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
-    ("Anthropic API key (sk-ant-...)", re.compile(rb"sk-ant-")),
-    ("secret key (sk-...)", re.compile(rb"sk-[A-Za-z0-9_-]{20,}")),
-    ("Google API key (AIza...)", re.compile(rb"AIza[0-9A-Za-z_-]{35}")),
-    # A token of 16+ token characters, so prose such as "Bearer tokens" is not a hit.
-    ("bearer token", re.compile(rb"(?i:bearer)\s+[A-Za-z0-9._~+/-]{16,}")),
-)
-
-
-def scan_text(data: bytes | str, field: str = "") -> list[Finding]:
-    """Every credential-shaped match in ``data``, by offset; overlapping matches count once."""
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    hits: list[tuple[int, int, str]] = []
-    for kind, pattern in _SECRET_PATTERNS:
-        hits.extend((m.start(), m.end(), kind) for m in pattern.finditer(raw))
-    hits.sort()
-    findings: list[Finding] = []
-    end = -1
-    for start, stop, kind in hits:
-        if start < end:
-            continue
-        findings.append(Finding(field, kind, start))
-        end = max(end, stop)
-    return findings
-
-
-def scrub_text(data: bytes, placeholder: str = PLACEHOLDER) -> tuple[bytes, list[tuple[int, int]]]:
-    """``data`` with every credential-shaped match replaced, and the replaced spans.
-
-    For cassettes recorded before a pattern was known (``streamtape redact``); a
-    recorder refuses such exchanges instead.
-    """
-    spans: list[tuple[int, int]] = []
-    for kind, pattern in _SECRET_PATTERNS:
-        for m in pattern.finditer(data):
-            end = m.end()
-            if kind.startswith("Anthropic"):  # the prefix alone is the pattern; take the token
-                end = _token_end(data, end)
-            spans.append((m.start(), end))
-    if not spans:
-        return data, []
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    out = bytearray()
-    pos = 0
-    token = placeholder.encode()
-    for start, end in merged:
-        out += data[pos:start] + token
-        pos = end
-    out += data[pos:]
-    return bytes(out), merged
-
-
-def _token_end(data: bytes, pos: int) -> int:
-    while pos < len(data) and (data[pos : pos + 1].isalnum() or data[pos] in b"_-"):
-        pos += 1
-    return pos
-
-
-def scan_exchange(exchange: Exchange, *, response_body: bool = False) -> list[Finding]:
-    """Scan request headers, URL and body, and response headers (and body on request)."""
-    req = exchange.request
-    found: list[Finding] = []
-    for name, value in req.headers:
-        found += scan_text(value, f"request.header:{name.lower()}")
-    found += scan_text(req.url, "request.url")
-    found += scan_text(req.body, "request.body")
-    for name, value in exchange.response_headers:
-        found += scan_text(value, f"response.header:{name.lower()}")
-    if response_body:
-        found += scan_text(exchange.body, "response.body")
-    return found
+    scan_response: bool = False
 
 
 def is_sensitive_header(name: str) -> bool:
     """Whether a header name looks like it carries a credential, by its words.
 
     Whole words only, so ``x-ratelimit-remaining-tokens`` is kept while
-    ``x-auth-token`` and ``x-session-id`` are not.
+    ``x-auth-token``, ``Ocp-Apim-Subscription-Key`` and ``x-session-id`` are not.
     """
-    lowered = name.lower()
-    if lowered in DEFAULT_HEADERS:
-        return True
-    words = [w for w in _WORD_SPLIT.split(lowered) if w]
-    if any(w in _SENSITIVE_WORDS for w in words):
-        return True
-    return any(pair in _SENSITIVE_PAIRS for pair in itertools.pairwise(words))
+    return name.lower() in DEFAULT_HEADERS or is_credential_name(name)
 
 
 def _split_path(dotted: str) -> Path:
@@ -211,8 +134,18 @@ class Redactor:
     """Replaces credentials with a placeholder, then refuses exchanges that still hold one.
 
     ``headers``, ``query`` and ``body_paths`` add to the defaults (``defaults=False``
-    drops them). Header names also match by their words (see ``is_sensitive_header``).
-    ``hook`` runs last on the redacted exchange and its result is scanned too.
+    drops them). By default every header, query parameter, form field and JSON key at
+    any depth whose name marks a credential (see ``credential_names``) is replaced too,
+    when its value is a string; ``keep`` lists names (any spelling) or dotted body paths
+    that stay. Each replaced value is then masked wherever else it appears in the
+    exchange (URL, headers, request and response body), with a mask of the same length,
+    and the response headers are searched for key shapes and masked the same way. The
+    response body is searched for key shapes only with ``scan_response=True``: copies of
+    request secrets are masked in it regardless, but a search of every body byte for
+    every shape adds about a third to the whole recording overhead per read. A gzip or
+    deflate request body is decoded for this and encoded again only if something
+    changed (deterministically, so replay compares the same bytes). ``hook`` runs last
+    on the redacted exchange and its result is scanned too.
     """
 
     def __init__(
@@ -221,35 +154,47 @@ class Redactor:
         headers: Iterable[str] = (),
         query: Iterable[str] = (),
         body_paths: Iterable[str] = (),
+        keep: Iterable[str] = (),
         hook: Callable[[Exchange], Exchange] | None = None,
         defaults: bool = True,
         scan: bool = True,
+        scan_response: bool = False,
         placeholder: str = PLACEHOLDER,
     ) -> None:
-        for what, value in (("headers", headers), ("query", query), ("body_paths", body_paths)):
+        lists = (("headers", headers), ("query", query), ("body_paths", body_paths), ("keep", keep))
+        for what, value in lists:
             if isinstance(value, str):
                 raise RedactConfigError(f"{what} must be a list of names, not the string {value!r}")
         self.defaults = defaults
-        self.headers = frozenset(h.lower() for h in headers) | (
-            DEFAULT_HEADERS if defaults else frozenset()
-        )
-        self.query = frozenset(q.lower() for q in query) | (
-            DEFAULT_QUERY if defaults else frozenset()
-        )
+        self._extra_headers = frozenset(h.lower() for h in headers)
+        self._extra_query = frozenset(q.lower() for q in query)
+        self.headers = self._extra_headers | (DEFAULT_HEADERS if defaults else frozenset())
+        self.query = self._extra_query | (DEFAULT_QUERY if defaults else frozenset())
         self.body_paths = tuple(
             dict.fromkeys([*(DEFAULT_BODY_PATHS if defaults else ()), *body_paths])
         )
         self._paths = [(p, _split_path(p)) for p in self.body_paths]
+        self.keep = tuple(keep)
+        self._keep_names = frozenset(normal_name(k) for k in self.keep if "." not in k) | (
+            DEFAULT_KEEP if defaults else frozenset()
+        )
+        self._keep_paths = [_split_path(k) for k in self.keep if "." in k]
         self.hook = hook
         self.scan = scan
+        self.scan_response = scan_response
         self.placeholder = placeholder
         self._query_placeholder = quote(placeholder, safe="")
         self._form_names = frozenset(p.lower() for p in self.body_paths if "." not in p)
+        # Decisions by name, remembered: the same few names come with every request.
+        self._header_names: dict[str, bool] = {}
+        self._query_names: dict[str, bool] = {}
+        self._key_names: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return (
             f"Redactor(headers={sorted(self.headers)}, query={sorted(self.query)}, "
-            f"body_paths={list(self.body_paths)}, defaults={self.defaults}, scan={self.scan}, "
+            f"body_paths={list(self.body_paths)}, keep={list(self.keep)}, "
+            f"defaults={self.defaults}, scan={self.scan}, scan_response={self.scan_response}, "
             f"hook={self.hook!r})"
         )
 
@@ -263,9 +208,9 @@ class Redactor:
         """Turn a ``redact=`` argument into a Redactor.
 
         ``None``/``True``: the defaults. ``False``: nothing at all. A ``Redactor``: as is.
-        A dict or ``RedactOptions`` with ``headers``, ``query``, ``body_paths``
-        (and ``scan``): those on top of the defaults. A callable ``(Exchange) ->
-        Exchange``: run after the defaults.
+        A dict or ``RedactOptions`` with ``headers``, ``query``, ``body_paths``,
+        ``keep`` (and ``scan``): those on top of the defaults. A callable ``(Exchange)
+        -> Exchange``: run after the defaults.
         """
         if value is None or value is True:
             return cls()
@@ -279,123 +224,241 @@ class Redactor:
             except msgspec.ValidationError as exc:
                 raise RedactConfigError(
                     f"invalid redact= options: {exc}; expected keys headers, query, "
-                    "body_paths (lists of names) and scan (bool)"
+                    "body_paths, keep (lists of names), scan and scan_response (bool)"
                 ) from None
         if isinstance(value, RedactOptions):
             return cls(
                 headers=value.headers,
                 query=value.query,
                 body_paths=value.body_paths,
+                keep=value.keep,
                 scan=value.scan,
+                scan_response=value.scan_response,
             )
         if callable(value):
             return cls(hook=value)
         raise RedactConfigError(
             f"cannot use {value!r} as redact=: pass None (defaults), False (nothing), a "
-            "Redactor, a dict of headers/query/body_paths, or a function Exchange -> Exchange"
+            "Redactor, a dict of headers/query/body_paths/keep, or a function Exchange -> Exchange"
         )
 
-    # -- parts --
+    # -- which names --
+
+    def _by_name(self, name: str, explicit: frozenset[str], defaults: frozenset[str]) -> bool:
+        lowered = name.lower()
+        if lowered in explicit:
+            return True
+        if not self.defaults or normal_name(name) in self._keep_names:
+            return False
+        return lowered in defaults or is_credential_name(name, ())
 
     def header_is_secret(self, name: str) -> bool:
         """Whether this redactor replaces header ``name``."""
-        lowered = name.lower()
-        return lowered in self.headers or (self.defaults and is_sensitive_header(lowered))
+        known = self._header_names.get(name)
+        if known is None:
+            known = self._by_name(name, self._extra_headers, DEFAULT_HEADERS)
+            _remember(self._header_names, name, known)
+        return known
 
-    def redact_headers(self, headers: Headers, prefix: str) -> tuple[Headers, list[str]]:
+    def query_is_secret(self, name: str) -> bool:
+        """Whether this redactor replaces query parameter ``name``."""
+        known = self._query_names.get(name)
+        if known is None:
+            known = self._by_name(name, self._extra_query, DEFAULT_QUERY)
+            _remember(self._query_names, name, known)
+        return known
+
+    def _key_is_secret(self, key: str, path: tuple[str | int, ...]) -> bool:
+        known = self._key_names.get(key)
+        if known is None:
+            known = self.defaults and is_credential_name(key, self._keep_names)
+            _remember(self._key_names, key, known)
+        if not known or not self._keep_paths:
+            return known
+        return not any(_path_names(kept, path) for kept in self._keep_paths)
+
+    def _named_key_is_secret(self, key: str) -> bool:
+        return self._key_is_secret(key, (key,))
+
+    # -- parts --
+
+    def redact_headers(
+        self, headers: Headers, prefix: str, echoes: Echoes | None = None
+    ) -> tuple[Headers, list[str]]:
         """A new header list with secret values replaced, and the names replaced."""
         out: Headers = []
         names: list[str] = []
         for name, value in headers:
-            if self.header_is_secret(name) and value != self.placeholder:
+            if value != self.placeholder and self.header_is_secret(name):
                 out.append((name, self.placeholder))
                 entry = f"{prefix}.header:{name.lower()}"
-                if entry not in names:
-                    names.append(entry)
+                names.append(entry)
+                if echoes is not None:
+                    _add_header_value(echoes, name, value, entry)
             else:
                 out.append((name, value))
         return out, names
 
-    def redact_url(self, url: str) -> tuple[str, list[str]]:
+    def redact_url(self, url: str, echoes: Echoes | None = None) -> tuple[str, list[str]]:
         """The URL with secret query values and any userinfo password replaced."""
         parts = urlsplit(url)
         names: list[str] = []
         netloc = parts.netloc
         if parts.password is not None:
             userinfo, _, hostport = netloc.rpartition("@")
-            user = userinfo.partition(":")[0]
+            user, _, password = userinfo.partition(":")
             netloc = f"{user}:{self._query_placeholder}@{hostport}"
             names.append("request.url:password")
+            if echoes is not None:
+                echoes.add(unquote_plus(password), "request.url:password")
         query = parts.query
-        if query and self.query:
-            segments = query.split("&")
-            for i, segment in enumerate(segments):
-                raw_name, sep, raw_value = segment.partition("=")
-                name = unquote_plus(raw_name)
-                if (
-                    sep
-                    and raw_value
-                    and raw_value != self._query_placeholder
-                    and name.lower() in self.query
-                ):
-                    segments[i] = f"{raw_name}={self._query_placeholder}"
-                    entry = f"request.query:{name}"
-                    if entry not in names:
-                        names.append(entry)
-            query = "&".join(segments)
+        if query:
+            query = self._redact_pairs(query, "request.query", self.query_is_secret, names, echoes)
         if not names:
             return url, names
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), names
 
-    def redact_body(self, headers: Headers, body: bytes) -> tuple[bytes, list[str]]:
-        """The request body with configured JSON paths (or form fields) replaced."""
-        if not body or not self._paths or first_header(headers, "content-encoding"):
+    def _redact_pairs(
+        self,
+        encoded: str,
+        prefix: str,
+        is_secret: Callable[[str], bool],
+        names: list[str],
+        echoes: Echoes | None,
+    ) -> str:
+        """``a=1&b=2`` (a query or a form body) with the secret values replaced."""
+        segments = encoded.split("&")
+        for i, segment in enumerate(segments):
+            raw_name, sep, raw_value = segment.partition("=")
+            if not (sep and raw_value and raw_value != self._query_placeholder):
+                continue
+            name = unquote_plus(raw_name)
+            if is_secret(name):
+                segments[i] = f"{raw_name}={self._query_placeholder}"
+                entry = f"{prefix}:{name}"
+                names.append(entry)
+                if echoes is not None:
+                    echoes.add(unquote_plus(raw_value), entry)
+                    echoes.add(raw_value, entry)
+        return "&".join(segments)
+
+    def _form_is_secret(self, name: str) -> bool:
+        return name.lower() in self._form_names or self._by_name(name, frozenset(), frozenset())
+
+    def redact_body(
+        self, headers: Headers, body: bytes, echoes: Echoes | None = None
+    ) -> tuple[bytes, list[str]]:
+        """The (decoded) request body with JSON keys, paths and form fields replaced."""
+        if not body:
             return body, []
         ctype = (first_header(headers, "content-type") or "").split(";")[0].strip().lower()
+        names: list[str] = []
         if ctype == "application/x-www-form-urlencoded":
-            return self._redact_form(body)
+            text = body.decode("latin-1")
+            out = self._redact_pairs(text, "request.body", self._form_is_secret, names, echoes)
+            return (out.encode("latin-1"), names) if names else (body, [])
+        if ctype == "multipart/form-data":
+            found = first_header(headers, "content-type") or ""
+            return redact_multipart(found, body, self.placeholder, self._form_is_secret, echoes)
         if "json" not in ctype and body.lstrip()[:1] not in (b"{", b"["):
             return body, []
         try:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError:
             return body, []
-        names = [
-            f"request.body:{dotted}"
-            for dotted, parts in self._paths
-            if replace_path(value, parts, self.placeholder)
-        ]
+        except RecursionError:  # nested too deep to parse: find "name": "value" pairs
+            return redact_json_pairs(body, self.placeholder, self._named_key_is_secret, echoes)
+        for dotted, parts in self._paths:
+            for container, key in list(locations(value, parts)):
+                old = container[key]
+                if old is not None and old != self.placeholder:
+                    container[key] = self.placeholder
+                    names.append(f"request.body:{dotted}")
+                    if echoes is not None and isinstance(old, str):
+                        echoes.add(old, f"request.body:{dotted}")
+        self._redact_keys(value, names, echoes)
         if not names:
             return body, []
-        return msgspec.json.encode(value), names
+        return msgspec.json.encode(value), list(dict.fromkeys(names))
 
-    def _redact_form(self, body: bytes) -> tuple[bytes, list[str]]:
-        text = body.decode("latin-1")
-        segments = text.split("&")
-        names: list[str] = []
-        for i, segment in enumerate(segments):
-            raw_name, sep, raw_value = segment.partition("=")
-            name = unquote_plus(raw_name)
-            if sep and raw_value and name.lower() in self._form_names:
-                segments[i] = f"{raw_name}={self._query_placeholder}"
-                entry = f"request.body:{name}"
-                if entry not in names:
-                    names.append(entry)
-        if not names:
-            return body, []
-        return "&".join(segments).encode("latin-1"), names
+    def _redact_keys(self, root: object, names: list[str], echoes: Echoes | None) -> None:
+        """Replace the string value of every credential-named key, at any depth (no recursion)."""
+        if not isinstance(root, (dict, list)):
+            return
+        queue: list[tuple[dict[str, Any] | list[Any], tuple[str | int, ...]]] = [(root, ())]
+        for node, path in queue:  # grows while it is walked
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                sub = (*path, key)
+                if isinstance(value, str):
+                    if (
+                        isinstance(key, str)
+                        and value
+                        and value != self.placeholder
+                        and self._key_is_secret(key, sub)
+                    ):
+                        node[key] = self.placeholder  # type: ignore[call-overload]
+                        entry = "request.body:" + ".".join(map(str, sub))
+                        names.append(entry)
+                        if echoes is not None:
+                            echoes.add(value, entry)
+                elif isinstance(value, (dict, list)) and value:
+                    queue.append((value, sub))
 
     def redact_request(self, request: RecordedRequest) -> tuple[RecordedRequest, list[str]]:
         """A redacted copy of a request, and the names of what changed.
 
-        Replay can run a sent request through this too, so it compares equal to the
+        Replay runs a sent request through this too, so it compares equal to the
         redacted recording.
         """
-        headers, names = self.redact_headers(request.headers, "request")
-        url, url_names = self.redact_url(request.url)
-        body, body_names = self.redact_body(request.headers, request.body)
-        new = msgspec.structs.replace(request, url=url, headers=headers, body=body)
-        return new, names + url_names + body_names
+        new, names, _ = self._redact_request(request)
+        return new, names
+
+    def _redact_request(
+        self, request: RecordedRequest
+    ) -> tuple[RecordedRequest, list[str], Echoes]:
+        echoes = Echoes()
+        headers, names = self.redact_headers(request.headers, "request", echoes)
+        url, url_names = self.redact_url(request.url, echoes)
+        names += url_names
+        body = request.body
+        coding = coding_of(request.headers)
+        decoded = decode(coding, body) if body else body
+        if decoded is not None:
+            new, body_names = self.redact_body(request.headers, decoded, echoes)
+            names += body_names
+            spans = echoes.find(new) if echoes else []
+            if spans:
+                new = apply_mask(new, spans)
+                names += [f"request.body ({label})" for _, _, label in spans]
+            if new is not decoded:
+                body = new if coding is None else encode(coding, new)
+        if echoes:
+            url, url_echoes = echoes.text(url)
+            names += [f"request.url ({label})" for label in url_echoes]
+            headers, header_echoes = mask_headers(headers, "request", echoes.find)
+            names += header_echoes
+        if len(body) != len(request.body):  # keep the recorded request self-consistent
+            size = str(len(body))
+            headers = [(k, size if k.lower() == "content-length" else v) for k, v in headers]
+        redacted = msgspec.structs.replace(request, url=url, headers=headers, body=body)
+        return redacted, list(dict.fromkeys(names)), echoes
+
+    def _response_finder(
+        self, echoes: Echoes, *, body: bool
+    ) -> Callable[[bytes], list[Labeled]] | None:
+        """What to mask in the response: copies of redacted values and (scan) key shapes."""
+        shapes = self.scan and (self.scan_response or not body)
+        if not echoes and not shapes:
+            return None
+
+        def find(data: bytes) -> list[Labeled]:
+            spans = echoes.find(data) if echoes else []
+            if shapes:
+                spans += find_shapes(data)
+            return spans
+
+        return find
 
     # -- whole exchange --
 
@@ -403,21 +466,35 @@ class Redactor:
         """A redacted copy of ``exchange``, its ``redacted`` list extended with what changed.
 
         Raises ``SecretLeakError`` naming the field (never the value) if something
-        credential-shaped is left and scanning is on.
+        credential-shaped is left in the request and scanning is on; in the response
+        such a thing is masked instead (it is the upstream's answer, and the rest of it
+        is worth keeping).
         """
-        request, names = self.redact_request(exchange.request)
+        request, names, echoes = self._redact_request(exchange.request)
         response_headers, response_names = self.redact_headers(
             exchange.response_headers, "response"
         )
+        names += response_names
+        reads = list(exchange.reads)
+        find = self._response_finder(echoes, body=False)
+        if find is not None:
+            response_headers, masked = mask_headers(response_headers, "response", find)
+            names += masked
+        find = self._response_finder(echoes, body=True)
+        if find is not None and reads:
+            body = mask_reads(reads, response_headers, find)
+            if body is not None:
+                reads, response_headers, labels = body
+                names += [f"response.body ({label})" for label in labels]
         redacted = list(exchange.redacted)
-        for name in names + response_names:
+        for name in names:
             if name not in redacted:
                 redacted.append(name)
         out = msgspec.structs.replace(
             exchange,
             request=request,
             response_headers=response_headers,
-            reads=list(exchange.reads),
+            reads=reads,
             redacted=redacted,
         )
         if self.hook is not None:
@@ -427,7 +504,9 @@ class Redactor:
                     f"the redact hook {self.hook!r} returned {type(out).__name__}, not an Exchange"
                 )
         if self.scan:
-            self.check(out)
+            # The response was searched and masked above; only a hook can have changed it.
+            changed = self.hook is not None
+            self._check(out, response_body=changed, response=changed)
         return out
 
     def __call__(self, exchange: Exchange) -> Exchange:
@@ -435,7 +514,10 @@ class Redactor:
 
     def check(self, exchange: Exchange) -> None:
         """Raise ``SecretLeakError`` if the exchange still holds something credential-shaped."""
-        findings = scan_exchange(exchange)
+        self._check(exchange, response_body=True, response=True)
+
+    def _check(self, exchange: Exchange, *, response_body: bool, response: bool) -> None:
+        findings = scan_exchange(exchange, response_body=response_body, response=response)
         if not findings:
             return
         fields = list(dict.fromkeys(f"{f.field} ({f.kind})" for f in findings))
@@ -452,3 +534,41 @@ class Redactor:
             f"(e.g. {hint}), or, if it is not a secret, turn the check off with "
             "Redactor(scan=False) or redact={'scan': False}"
         )
+
+
+_NAMES_REMEMBERED = 4096
+
+
+def _remember(cache: dict[str, bool], name: str, verdict: bool) -> None:
+    """Keep a decision by name; a flood of distinct names (user JSON) starts over."""
+    if len(cache) >= _NAMES_REMEMBERED:
+        cache.clear()
+    cache[name] = verdict
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9-]*\s+(\S.*)")
+
+
+def _add_header_value(echoes: Echoes, name: str, value: str, source: str) -> None:
+    """Hunt a redacted header value elsewhere: whole, without its auth scheme, per cookie."""
+    scheme = _SCHEME.fullmatch(value)
+    echoes.add(value if scheme is None else scheme.group(1), source)
+    if "cookie" in name.lower():
+        for pair in value.split(";"):
+            echoes.add(pair.partition("=")[2].strip(), source)
+
+
+def _path_names(kept: Path, path: tuple[str | int, ...]) -> bool:
+    """Whether a keep path names ``path`` (a list index is skipped unless the path gives it)."""
+    i = 0
+    for segment in path:
+        if isinstance(segment, int):
+            if i < len(kept) and kept[i].isdigit():
+                if int(kept[i]) != segment:
+                    return False
+                i += 1
+            continue
+        if i >= len(kept) or kept[i] != segment:
+            return False
+        i += 1
+    return i == len(kept)

@@ -20,7 +20,7 @@ from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest, f
 from streamtape.core.pacing import Clock
 from streamtape.core.redact import Redactor
 from streamtape.formats import stream_finished
-from streamtape.transport._common import CassetteLike, as_cassette
+from streamtape.transport._common import CassetteLike, cassette_to_write
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
@@ -180,8 +180,8 @@ class _RecorderBase:
     def __init__(
         self, cassette: CassetteLike, transport: Any, redact: object, clock: Clock
     ) -> None:
-        self.cassette = as_cassette(cassette)
         self.redactor = Redactor.coerce(redact)
+        self.cassette = cassette_to_write(cassette)
         self._inner = transport
         self._defaults: dict[types.ModuleType, Any] = {}
         self._defaults_lock = threading.Lock()

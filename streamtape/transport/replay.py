@@ -20,7 +20,7 @@ from streamtape.core.exchange import Exchange, Outcome
 from streamtape.core.match import Matcher
 from streamtape.core.pacing import Clock, Pacing, asleep_until, loop_clock, schedule, sleep_until
 from streamtape.core.redact import Redactor
-from streamtape.transport._common import CassetteLike, as_cassette
+from streamtape.transport._common import CassetteLike, cassette_to_read
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
@@ -125,7 +125,7 @@ class ReplayTransport(SyncTransportBase, AsyncTransportBase):
         **match_options: Any,
     ) -> None:
         if isinstance(cassette, (Cassette, str, os.PathLike)):
-            exchanges: Iterable[Exchange] = as_cassette(cassette).exchanges()
+            exchanges: Iterable[Exchange] = cassette_to_read(cassette).exchanges()
         else:
             exchanges = cassette
         self.pacing = Pacing.parse(pacing)
