@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamtape import Cassette
+from streamtape.formats import assemble, summarize
 
 
 def run(*args: str | Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -43,10 +44,14 @@ def demo_tape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield out
 
 
-def test_demo_records_four_exchanges_without_secrets(demo_tape: Path) -> None:
+def test_demo_records_every_dialect_without_secrets(demo_tape: Path) -> None:
     exchanges = Cassette.open(demo_tape).exchanges()
-    assert [e.status for e in exchanges] == [200, 200, 200, 200]
-    assert sum(e.is_event_stream for e in exchanges) == 3
+    assert [e.status for e in exchanges] == [200] * 6
+    assert sum(e.is_event_stream for e in exchanges) == 5
+    paths = [e.request.url.rsplit("/v1", 1)[1] for e in exchanges]
+    assert paths[4:] == ["/responses", "/messages"]
+    formats = {summarize(assemble(e)).format for e in exchanges if e.is_event_stream}
+    assert formats == {"openai_chat", "openai_text", "openai_responses", "anthropic_messages"}
     assert all(e.request.header("authorization") == "<redacted>" for e in exchanges)
 
 
@@ -54,8 +59,8 @@ def test_ls_lists_every_exchange_under_a_header(demo_tape: Path) -> None:
     header, *lines = run("ls", demo_tape).stdout.splitlines()
     columns = "# method path model status ended reads bytes ttft duration tok/s"
     assert header.split() == columns.split(" ")
-    assert len(lines) == 4
-    assert [line.split()[0] for line in lines] == ["1", "2", "3", "4"]
+    assert len(lines) == 6
+    assert [line.split()[0] for line in lines] == ["1", "2", "3", "4", "5", "6"]
     assert "/v1/chat/completions" in lines[0] and "/v1/embeddings" in lines[3]
     assert all("complete" in line for line in lines)
 
@@ -108,7 +113,7 @@ def test_cut_cassette_lists_what_survived_and_warns(tmp_path: Path, demo_tape: P
     data = demo_tape.read_bytes()
     cut.write_bytes(data[: len(data) - 100])
     proc = run("ls", cut)
-    assert len(proc.stdout.splitlines()) == 1 + 3
+    assert len(proc.stdout.splitlines()) == 1 + 5  # the header, then all but the cut last
     assert "warning:" in proc.stderr and str(cut) in proc.stderr
 
 

@@ -1,10 +1,12 @@
 """`streamtape demo`: the whole job on a built-in upstream, with no API key and no network.
 
-It records a simulated OpenAI-compatible API (``streamtape.simulator``) over loopback through
-the recording transport (with the official openai SDK when it is installed), replays
-the cassette at the original pacing, reassembles every stream, and reports what a user
-wants to know: what was recorded, how small the cassette is, time to first token,
-tokens per second, and how closely replay kept the recorded timing.
+It records a simulated API (``streamtape.simulator``: OpenAI chat, text completions,
+the Responses API, embeddings, and Anthropic Messages) over loopback through the
+recording transport, with the official openai and anthropic SDKs when they are
+installed, replays the cassette at the original pacing, reassembles every stream
+whatever its format, and reports what a user wants to know: what was recorded, how
+small the cassette is, time to first token, tokens per second, and how closely replay
+kept the recorded timing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from streamtape.cli._common import friendly
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
 from streamtape.core.stats import percentiles
-from streamtape.formats import assemble
+from streamtape.formats import assemble, summarize
 from streamtape.simulator.app import UpstreamServer
 from streamtape.transport import RecordingTransport, ReplayTransport
 
@@ -82,6 +84,26 @@ SCENARIOS: list[tuple[str, str, dict[str, Any]]] = [
         "/embeddings",
         {"model": "text-embedding-3-small", "input": ["streams", "cassettes"]},
     ),
+    (
+        "responses API, streamed",
+        "/responses",
+        {
+            "model": "gpt-4.1-mini",
+            "input": "What's the weather in Lisbon?",
+            "stream": True,
+            "tools": [{"type": "function", **_TOOLS[0]["function"]}],
+        },
+    ),
+    (
+        "anthropic messages, streamed",
+        "/messages",
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 120,
+            "messages": [{"role": "user", "content": "Why replay streams with their timing?"}],
+            "stream": True,
+        },
+    ),
 ]
 
 
@@ -100,6 +122,10 @@ def _send_with_sdk(client: Any, path: str, body: dict[str, Any]) -> None:
         result = client.chat.completions.create(**body)
     elif path == "/completions":
         result = client.completions.create(**body)
+    elif path == "/responses":
+        result = client.responses.create(**body)
+    elif path == "/messages":
+        result = client.messages.create(**body)
     else:
         client.embeddings.create(**body)
         return
@@ -107,27 +133,63 @@ def _send_with_sdk(client: Any, path: str, body: dict[str, Any]) -> None:
         pass
 
 
-def _record(cassette: Cassette, base_url: str) -> str:
-    """Send every scenario through the recording transport; say which client was used."""
-    transport = RecordingTransport(cassette)
+def _sdk(name: str) -> Any:
+    """The official SDK module ``name``, or None when it is not installed."""
     try:
-        import openai
+        return __import__(name)
     except ImportError:
-        with httpx.Client(
-            transport=transport,
-            base_url=base_url,
-            headers={"authorization": f"Bearer {DEMO_KEY}"},
-        ) as client:
-            for _, path, body in SCENARIOS:
-                with client.stream("POST", path, json=body) as response:
-                    response.read()
-        return f"plain httpx {httpx.__version__} (the openai SDK is not installed)"
-    # An httpx client works with every openai SDK (openai >= 3 also takes httpx2 clients).
-    http_client: Any = httpx.Client(transport=transport)
-    with openai.OpenAI(base_url=base_url, api_key=DEMO_KEY, http_client=http_client) as client:
+        return None
+
+
+def _sdk_client(factory: Any, transport: RecordingTransport, **options: Any) -> Any:
+    """An SDK client on our transport, in whichever HTTP library the SDK builds on.
+
+    The SDKs moved from httpx to httpx2 (and refuse the other's client); one transport
+    object serves both, so try httpx2 first.
+    """
+    for lib in (_sdk("httpx2"), httpx):
+        if lib is None:
+            continue
+        try:
+            return factory(http_client=lib.Client(transport=transport), **options)
+        except TypeError:
+            continue
+    return None
+
+
+def _record(cassette: Cassette, root_url: str) -> str:
+    """Send every scenario through the recording transport; say which clients were used."""
+    transport = RecordingTransport(cassette)
+    openai, anthropic = _sdk("openai"), _sdk("anthropic")
+    clients: dict[str, Any] = {}
+    if openai is not None:
+        clients["openai"] = _sdk_client(
+            openai.OpenAI, transport, base_url=root_url + "/v1", api_key=DEMO_KEY
+        )
+    if anthropic is not None:
+        clients["anthropic"] = _sdk_client(
+            anthropic.Anthropic, transport, base_url=root_url, api_key=DEMO_KEY
+        )
+    headers = {"authorization": f"Bearer {DEMO_KEY}", "x-api-key": DEMO_KEY}
+    with httpx.Client(transport=transport, base_url=root_url + "/v1", headers=headers) as plain:
         for _, path, body in SCENARIOS:
-            _send_with_sdk(client, path, body)
-    return f"the official openai {openai.__version__} SDK"
+            client = clients.get("anthropic" if path == "/messages" else "openai")
+            if client is not None:
+                _send_with_sdk(client, path, body)
+            else:
+                with plain.stream("POST", path.lstrip("/"), json=body) as response:
+                    response.read()
+    for client in clients.values():
+        if client is not None:
+            client.close()
+    used = [
+        f"{m.__name__} {m.__version__}"
+        for m, key in ((openai, "openai"), (anthropic, "anthropic"))
+        if m is not None and clients.get(key) is not None
+    ]
+    if not used:
+        return f"plain httpx {httpx.__version__} (no official SDK is installed)"
+    return "the official " + " and ".join(used) + " SDK" + ("s" if len(used) > 1 else "")
 
 
 def _replay(cassette: Cassette) -> list[ReplayTiming]:
@@ -151,27 +213,23 @@ def _replay(cassette: Cassette) -> list[ReplayTiming]:
 
 
 def _describe(exchange: Exchange) -> tuple[str, str, str]:
-    """Time to first token, tokens/s and a snippet of the reassembled answer."""
+    """Time to first token, tokens/s and a snippet of the answer, whatever the format."""
     if not exchange.is_event_stream:
         return "-", "-", f"{len(exchange.body):,} bytes of JSON"
-    completion = assemble(exchange)
-    outcome = completion.outcome
-    first, last = outcome.t_first_ns, outcome.t_last_ns
-    tokens = (completion.usage or {}).get("completion_tokens") or outcome.chunks
+    summary = summarize(assemble(exchange))
+    first, last = summary.t_first_ns, summary.t_last_ns
+    tokens = summary.usage.output_tokens or summary.events
     ttft = f"{first / 1e6:.0f} ms" if first is not None else "-"
     rate = "-"
     if first is not None and last is not None and last > first:
         rate = f"{tokens / ((last - first) / 1e9):.0f}"
-    data = completion.to_dict()
-    choice = data["choices"][0] if data["choices"] else {}
-    message = choice.get("message") or {}
-    text = message.get("content") or choice.get("text") or ""
-    calls = message.get("tool_calls") or []
+    text = summary.text
+    calls = summary.tool_calls
     if calls:
-        fn = calls[0]["function"]
-        text = f"tool call {fn['name']}({fn['arguments']})"
+        text = f"tool call {calls[0].name}({calls[0].arguments_text})"
     snippet = " ".join(text.split())
-    return ttft, rate, snippet[:60] + ("…" if len(snippet) > 60 else "")
+    label = summary.format.replace("_", " ")
+    return ttft, rate, f"[{label}] " + snippet[:60] + ("…" if len(snippet) > 60 else "")
 
 
 def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = print) -> None:
@@ -183,10 +241,10 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
     if out.exists():
         Cassette.open(out)  # refuses (NotACassetteError) to overwrite a file that is not a cassette
         out.unlink()
-    echo(f"streamtape demo: simulated OpenAI-compatible API on loopback (speed {speed:g}x)")
+    echo(f"streamtape demo: simulated OpenAI and Anthropic APIs on loopback (speed {speed:g}x)")
     with UpstreamServer(speed=speed) as upstream:
         began = time.perf_counter()
-        client_name = _record(Cassette.open(out), upstream.base_url)
+        client_name = _record(Cassette.open(out), upstream.url)
         recorded_s = time.perf_counter() - began
     cassette = Cassette.open(out)
     exchanges = cassette.exchanges()
@@ -248,5 +306,5 @@ def run_demo(out: Path, *, speed: float = 1.0, echo: Callable[[str], Any] = prin
 )
 @friendly
 def demo(out: str, speed: float) -> None:
-    """Record a simulated OpenAI-compatible upstream, replay it, and summarise both."""
+    """Record a simulated OpenAI and Anthropic upstream, replay it, and summarise both."""
     run_demo(Path(out), speed=speed, echo=click.echo)
