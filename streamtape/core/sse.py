@@ -32,6 +32,7 @@ the end of a read dispatches at once. ``body[start:end]`` re-parses to the same 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 from typing import NamedTuple
 
 from streamtape.core.exchange import Read
@@ -352,16 +353,19 @@ class SSEParser(LineMachine):
             self._check_sizes(segs, o, counted=counted, stride=stride)
         last_id = self._last_id
         append = out.append
+        head = counted + 1  # framing bytes up to ``end``
+        gap = stride - head  # framing bytes after it (the LF of a CRLF blank line)
+        rest: Iterable[bytes] = segs
         if t0 != t:
             seg = segs[0]
-            end = o + len(seg) + counted + 1
+            end = o + len(seg) + head
             append(SSEEvent(seg, "message", last_id, None, o, end, t0, t))
-            o += len(seg) + stride
-            segs = segs[1:]
-        for seg in segs:
-            end = o + len(seg) + counted + 1
+            o = end + gap
+            rest = islice(segs, 1, None)
+        for seg in rest:
+            end = o + len(seg) + head
             append(SSEEvent(seg, "message", last_id, None, o, end, t, t))
-            o += len(seg) + stride
+            o = end + gap
         return o
 
     def _fast_blocks(
