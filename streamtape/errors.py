@@ -63,3 +63,11 @@ class SSEError(StreamtapeError):
 
 class AssemblyError(StreamtapeError):
     """Chunks could not be assembled into a completion."""
+
+
+class ServerConfigError(StreamtapeError, ValueError):
+    """A recording proxy or replay server option is invalid (address, upstream, mode, path)."""
+
+
+class ExposedServerWarning(UserWarning):
+    """A server listens on an address other machines can reach, so its recordings are exposed."""

@@ -23,19 +23,17 @@ import contextlib
 import gzip
 import hashlib
 import json
-import logging
 import math
 import random
 import re
 import struct
 import threading
-import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from streamtape.simulator.runner import LoopbackServer
+from streamtape.simulator.runner import LoopbackServer, abort_response
 
 __all__ = [
     "FAULTS",
@@ -121,45 +119,6 @@ _MODERATION_CATEGORIES = (
 )
 _TOKEN_RE = re.compile(r"\s*[A-Za-z]{1,7}|\s*[A-Za-z']+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
 _ARG_TOKEN_RE = re.compile(r"[A-Za-z0-9_]{1,6}|[^A-Za-z0-9_]{1,3}")
-
-# Tasks whose incomplete response is deliberate (faults `drop`/`stall`, shutdown); uvicorn
-# would otherwise log an error for each of them.
-_ABORTED_TASKS: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-_UVICORN_ABORT_MESSAGES = frozenset(
-    {
-        "ASGI callable returned without completing response.",
-        "ASGI callable returned without starting response.",
-    }
-)
-
-
-class _DeliberateAbortFilter(logging.Filter):
-    """Silence uvicorn's complaint only for responses a `DemoUpstream` cut on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg not in _UVICORN_ABORT_MESSAGES:
-            return True
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:
-            return True
-        return task is None or task not in _ABORTED_TASKS
-
-
-_ABORT_FILTER = _DeliberateAbortFilter()
-
-
-def _install_abort_filter() -> None:
-    logger = logging.getLogger("uvicorn.error")
-    if _ABORT_FILTER not in logger.filters:
-        logger.addFilter(_ABORT_FILTER)
-
-
-def _mark_aborted() -> None:
-    task = asyncio.current_task()
-    if task is not None:
-        _ABORTED_TASKS.add(task)
-
 
 # ---------------------------------------------------------------------------------------------
 # small pure helpers
@@ -473,7 +432,6 @@ class DemoUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan and websockets are not served
-        _install_abort_filter()
         chunks: list[bytes] = []
         while True:
             message = await receive()
@@ -569,7 +527,7 @@ class DemoUpstream:
                 if remaining > 0:
                     await asyncio.wait(stoppers, timeout=remaining)
                 if disconnected.done() or interrupted.done():
-                    _mark_aborted()
+                    abort_response()
                     return
                 if not started:
                     await send(start)
@@ -582,7 +540,7 @@ class DemoUpstream:
                 return
             if response.ending == "stall":
                 await asyncio.wait(stoppers, return_when=asyncio.FIRST_COMPLETED)
-            _mark_aborted()  # returning without finishing makes uvicorn close the connection
+            abort_response()  # returning without finishing makes uvicorn close the connection
         finally:
             for fut in stoppers:
                 fut.cancel()
