@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import demo, inspect
+from streamtape.cli import demo, inspect, servers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,5 +22,7 @@ def main() -> None:
 
 
 main.add_command(demo.demo)
+main.add_command(servers.record)
+main.add_command(servers.serve)
 for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decode):
     main.add_command(command)

@@ -101,14 +101,18 @@ def watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> asy
     return asyncio.ensure_future(watch())
 
 
-async def lifespan(receive: Receive, send: Send) -> None:
-    """Answer the lifespan protocol, so the apps mount in servers that run it."""
+async def lifespan(
+    receive: Receive, send: Send, on_shutdown: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Answer the lifespan protocol; ``on_shutdown`` runs on the loop once requests are done."""
     while True:
         message = await receive()
         kind = message["type"]
         if kind == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif kind == "lifespan.shutdown":
+            if on_shutdown is not None:
+                await on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

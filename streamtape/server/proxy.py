@@ -142,7 +142,7 @@ class RecordingProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            await lifespan(receive, send, self.aclose)
             return
         if scope["type"] != "http":
             return
@@ -212,6 +212,10 @@ class RecordingProxy:
         call.over = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def aclose(self) -> None:
+        """Close the upstream connections (on the loop that opened them)."""
+        await self.recorder.aclose()
+
     def close(self) -> None:
-        """Close the cassette (the upstream connections end with the server's loop)."""
+        """Close the cassette; a later recording reopens it."""
         self.cassette.close()

@@ -154,7 +154,7 @@ class ReplayServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            await lifespan(receive, send, self.proxy.aclose if self.proxy is not None else None)
             return
         if scope["type"] != "http":
             return

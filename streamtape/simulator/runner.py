@@ -148,19 +148,19 @@ class LoopbackServer:
             raise RuntimeError(f"{type(self).__name__} is already running")
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            interface="asgi3",
+        settings: dict[str, Any] = {
+            "lifespan": "off",
+            "log_level": "warning",
+            "access_log": False,
+            "ws": "none",
+            "http": "h11",
+            "loop": "asyncio",
+            "interface": "asgi3",
             # Typed int, used as asyncio.wait_for's timeout: fractions of a second work.
-            timeout_graceful_shutdown=self.timeout_graceful_shutdown,  # type: ignore[arg-type]
-            **self.options,
-        )
+            "timeout_graceful_shutdown": self.timeout_graceful_shutdown,
+        }
+        settings.update(self.options)
+        config = uvicorn.Config(self.app, **settings)
         server = _ReadyServer(config)
         self._server = server
 
@@ -185,7 +185,6 @@ class LoopbackServer:
     def stop(self) -> None:
         """End open streams, stop the server and join its thread."""
         server, thread = self._server, self._thread
-        self._server = self._thread = None
         if server is None or thread is None:
             return
         if server.loop is not None and self.on_stop is not None:
@@ -195,6 +194,13 @@ class LoopbackServer:
         if thread.is_alive():
             server.force_exit = True
             thread.join(timeout=5.0)
+        self._server = self._thread = None
+
+    def force_exit(self) -> None:
+        """Stop at once, without waiting for open responses (a second Ctrl-C)."""
+        server = self._server
+        if server is not None:
+            server.force_exit = True
 
     def __enter__(self: _S) -> _S:
         return self.start()
