@@ -97,11 +97,17 @@ class GatedUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gates: asyncio.Queue[None] | None = None
         self._stop: asyncio.Event | None = None
+        self._lock = threading.Lock()
+        self._early = 0
 
     def release(self, times: int = 1) -> None:
-        assert self._loop is not None and self._gates is not None
-        for _ in range(times):
-            self._loop.call_soon_threadsafe(self._gates.put_nowait, None)
+        """Let ``times`` more reads go (before the first request too)."""
+        with self._lock:
+            if self._loop is None or self._gates is None:
+                self._early += times
+                return
+            for _ in range(times):
+                self._loop.call_soon_threadsafe(self._gates.put_nowait, None)
 
     def interrupt(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._stop is not None:
@@ -111,9 +117,12 @@ class GatedUpstream:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._gates, self._stop = asyncio.Queue(), asyncio.Event()
+        with self._lock:
+            if self._loop is None:
+                self._gates, self._stop = asyncio.Queue(), asyncio.Event()
+                for _ in range(self._early):
+                    self._gates.put_nowait(None)
+                self._loop = asyncio.get_running_loop()
         assert self._gates is not None and self._stop is not None
         body = b""
         while True:
