@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamtape import Exchange, Read, RecordedRequest
 from streamtape.simulator.runner import LoopbackServer, abort_response
 
 GATE_TIMEOUT = 20.0
@@ -173,3 +175,27 @@ def gated_server(upstream: GatedUpstream) -> LoopbackServer:
 def sse(*events: str) -> list[bytes]:
     """One read per event, each a complete ``data:`` event."""
     return [f"data: {e}\n\n".encode() for e in events]
+
+
+def exchange(
+    url: str,
+    request: dict[str, Any],
+    reads: list[bytes],
+    gap_ms: float = 2.0,
+    content_type: str = "text/event-stream",
+) -> Exchange:
+    """A recorded POST answered 200 with ``reads``, ``gap_ms`` apart."""
+    step = int(gap_ms * 1e6)
+    return Exchange(
+        request=RecordedRequest(
+            method="POST",
+            url=url,
+            headers=[("content-type", "application/json")],
+            body=json.dumps(request).encode(),
+        ),
+        status=200,
+        response_headers=[("content-type", content_type), ("request-id", "req_1")],
+        reads=[Read(step * (i + 1), data) for i, data in enumerate(reads)],
+        headers_ns=step // 2,
+        end_ns=step * (len(reads) + 1),
+    )

@@ -12,9 +12,9 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from _servers import GatedUpstream, gated_server, raw_request, sse
+from _servers import GatedUpstream, exchange, gated_server, raw_request, sse
 
-from streamtape import Cassette, Exchange, Outcome, Read, RecordedRequest, write_cassette
+from streamtape import Cassette, Outcome, write_cassette
 from streamtape.errors import ExposedServerWarning
 from streamtape.server import ReplayServer, serve
 from streamtape.server.proxy import RecordingProxy
@@ -78,29 +78,6 @@ def anthropic_sse(text_parts: list[str]) -> list[bytes]:
         event("message_stop", {"type": "message_stop"}),
     ]
     return reads
-
-
-def exchange(
-    url: str,
-    request: dict[str, Any],
-    reads: list[bytes],
-    gap_ms: float = 2.0,
-    content_type: str = "text/event-stream",
-) -> Exchange:
-    step = int(gap_ms * 1e6)
-    return Exchange(
-        request=RecordedRequest(
-            method="POST",
-            url=url,
-            headers=[("content-type", "application/json")],
-            body=json.dumps(request).encode(),
-        ),
-        status=200,
-        response_headers=[("content-type", content_type), ("request-id", "req_1")],
-        reads=[Read(step * (i + 1), data) for i, data in enumerate(reads)],
-        headers_ns=step // 2,
-        end_ns=step * (len(reads) + 1),
-    )
 
 
 @pytest.fixture(scope="module")
