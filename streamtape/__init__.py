@@ -26,6 +26,7 @@ from streamtape.errors import (
 from streamtape.formats.base import Problem, StreamOutcome
 from streamtape.formats.openai_chat.assembler import Assembler, assemble
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
+from streamtape.server.run import serve
 from streamtape.transport import (
     AsyncRecordingTransport,
     RecordingTransport,
@@ -68,5 +69,6 @@ __all__ = [
     "__version__",
     "assemble",
     "parse_sse",
+    "serve",
     "write_cassette",
 ]

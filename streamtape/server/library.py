@@ -4,8 +4,9 @@ Why not one ``Matcher`` over everything: a folder of 10,000 exchanges would have
 decompressed before the first request. The library starts from the cassette indexes
 alone (method, URL and where each record sits) and groups records by the parts of the
 key the index knows (method and path). The first request to a group decodes that
-group once, keeps only the requests (for matching), and reads the one matched
-record from disk for each answer, so memory holds requests, not response bodies.
+group once, keeps only the requests (for matching), and reads the matched record
+from disk when it answers (the last thousand or so stay decoded), so memory holds
+requests, not every response body.
 
 Matching itself is ``core.match.Matcher``, one per group, with the options of
 ``ReplayTransport``; a request whose group has no recording gets the nearest
@@ -32,6 +33,9 @@ from streamtape.errors import NoMatchError, ServerConfigError
 _EXPLAIN_GROUPS = 20
 """How many neighbouring groups a miss without a group of its own is compared with."""
 
+ANSWER_CACHE = 1024
+"""Decoded exchanges kept for the next identical request (a test suite replays the same few)."""
+
 GroupKey = tuple[str | None, str | None]
 
 
@@ -52,7 +56,7 @@ def cassette_files(
     return files
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Slot:
     """Where one recorded exchange lives: a record on disk, or in memory once just recorded."""
 
@@ -97,6 +101,7 @@ class Library:
         self.tails: list[tuple[Path, TailReport]] = []
         self._groups: dict[GroupKey, _Group] = {}
         self._lock = threading.Lock()
+        self._answers: dict[_Slot, Exchange] = {}
         self.count = 0
         for path in self.files:
             cassette = Cassette.open(path)
@@ -153,7 +158,21 @@ class Library:
         stub = self._matcher(group).match(
             request.method, request.url, request.headers, request.body
         )
-        return group.by_stub[id(stub)].load()
+        return self._answer(group.by_stub[id(stub)])
+
+    def _answer(self, slot: _Slot) -> Exchange:
+        """The whole exchange of a slot, from the last ``ANSWER_CACHE`` decoded ones if there."""
+        with self._lock:
+            cached = self._answers.pop(slot, None)
+            if cached is not None:
+                self._answers[slot] = cached  # now the most recently used
+                return cached
+        exchange = slot.load()
+        with self._lock:
+            self._answers[slot] = exchange
+            if len(self._answers) > ANSWER_CACHE:
+                del self._answers[next(iter(self._answers))]
+        return exchange
 
     def _explain_miss(self, request: RecordedRequest) -> str:
         """The no-match message for a request whose method and path were never recorded."""

@@ -121,8 +121,9 @@ class ReplayServer:
         self.miss_status = miss_status
         self.redactor = Redactor.coerce(redact)
         target_path = Path(record_to) if record_to is not None else record_target(paths)
-        if record_to is not None and target_path.is_file() and upstream is not None:
-            paths.append(target_path)
+        named = {Path(p).resolve() for p in paths}
+        if upstream is not None and target_path.is_file() and target_path.resolve() not in named:
+            paths.append(target_path)  # what was recorded there before answers too
         self.library = Library(
             paths, may_be_missing=[target_path] if upstream else [], **match_options
         )
