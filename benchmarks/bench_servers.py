@@ -702,6 +702,16 @@ def run_startup(work: Path, count: int) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def cpu_pressure() -> str:
+    """How much of the last minute runnable tasks waited for a CPU (Linux PSI), for context."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "CPU pressure unknown"
+    avg60 = dict(part.split("=") for part in line.split()[1:]).get("avg60", "?")
+    return f"CPU pressure {avg60}% (tasks waiting for a CPU, last minute)"
+
+
 def find_reel() -> tuple[str | None, str]:
     reel = os.environ.get("REEL") or shutil.which("reel")
     if reel is None:
@@ -723,7 +733,7 @@ def main() -> None:
     reel, reel_note = (None, "skipped (--no-reel)") if args.no_reel else find_reel()
     print(
         f"bench_servers: {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} before "
-        "the run: every figure below shares them), Python "
+        f"the run, {cpu_pressure()}: every figure below shares them), Python "
         f"{sys.version.split()[0]}, "
         f"{args.reads} reads {args.gap:g} ms apart per stream; reel-vcr: {reel or reel_note}"
     )
@@ -746,7 +756,7 @@ def main() -> None:
             run_startup(work, 2000 if args.quick else 10_000)
     finally:
         upstream.stop()
-    print(f"\nload average after the run: {os.getloadavg()[0]:.1f}")
+    print(f"\nafter the run: load average {os.getloadavg()[0]:.1f}, {cpu_pressure()}")
 
 
 if __name__ == "__main__":
