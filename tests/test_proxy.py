@@ -29,11 +29,13 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Tell m
 class Proxy:
     """A running proxy, its cassette, and an event per exchange written."""
 
-    def __init__(self, upstream: str, tape: Path, grace: float = 1.0) -> None:
+    def __init__(
+        self, upstream: str, tape: Path, grace: float = 1.0, timeout: float = 10.0
+    ) -> None:
         self.tape = tape
         self.written: list[Exchange] = []
         self._changed = threading.Condition()
-        self.app = RecordingProxy(upstream, tape, on_exchange=self._on_exchange, timeout=10.0)
+        self.app = RecordingProxy(upstream, tape, on_exchange=self._on_exchange, timeout=timeout)
         self.server = loopback_server(self.app, grace=grace)
 
     def _on_exchange(self, exchange: Exchange) -> None:
@@ -230,3 +232,23 @@ def test_streams_still_open_when_the_grace_period_ends_are_cut_and_written(
     assert len(exchanges) == 3
     assert all(e.outcome is Outcome.CLIENT_CLOSED and e.error == SHUTDOWN_CUT for e in exchanges)
     assert all([r.data for r in e.reads] == upstream.reads[:1] for e in exchanges)
+
+
+def test_an_upstream_that_stalls_past_the_timeout_is_recorded_as_a_timeout(
+    gated: tuple[GatedUpstream, LoopbackServer], tmp_path: Path
+) -> None:
+    upstream, server = gated
+    running = Proxy(server.url, tmp_path / "stall.tape", timeout=0.3)
+    with running.server:
+        response = raw_request(
+            f"{running.server.base_url}/chat/completions", body=json.dumps(CHAT).encode()
+        )
+        chunks = response.chunks()
+        assert next(chunks) == upstream.reads[0]
+        with pytest.raises(ConnectionError):  # never released: the read times out
+            next(chunks)
+        response.close()
+        (exchange,) = running.wait_for(1)
+    running.app.close()
+    assert exchange.outcome is Outcome.TIMEOUT and "ReadTimeout" in (exchange.error or "")
+    assert exchange.body == upstream.reads[0]

@@ -323,6 +323,14 @@ def test_mode_all_forwards_everything_and_none_needs_no_upstream(
         assert b"".join(response.chunks()) == b"".join(upstream.reads)
         response.close()
     assert len(Cassette.open(tape).exchanges()) == 1
+    with serve(tape, upstream=upstream_url, mode="once") as url:  # recorded once: replay only
+        response = raw_request(f"{url}/v1/messages", body=b'{"other": 1}')
+        assert (
+            response.status == 404
+            and response.header("x-streamtape-error") == "streamtape_no_match"
+        )
+        response.close()
+    assert len(upstream.requests) == 1
     with pytest.raises(ValueError, match="--mode once needs --upstream"):
         ReplayServer([anthropic_tape], mode="once")
     with pytest.raises(ValueError, match="no such cassette file or folder"):
