@@ -41,6 +41,7 @@ from streamtape.errors import (
 from streamtape.formats import Assembler, assemble
 from streamtape.formats.base import Problem, StreamOutcome
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
+from streamtape.server.run import serve
 from streamtape.transport import (
     AsyncRecordingTransport,
     RecordingTransport,
@@ -90,5 +91,6 @@ __all__ = [
     "assemble",
     "parse_sse",
     "repair",
+    "serve",
     "write_cassette",
 ]

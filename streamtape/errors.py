@@ -135,3 +135,11 @@ class TimingToleranceError(AnalysisError, ValueError):
 
 class MissingExtraError(AnalysisError):
     """An optional dependency (an extra such as ``analysis``) is not installed."""
+
+
+class ServerConfigError(StreamtapeError, ValueError):
+    """A recording proxy or replay server option is invalid (address, upstream, mode, path)."""
+
+
+class ExposedServerWarning(UserWarning):
+    """A server listens on an address other machines can reach, so its recordings are exposed."""

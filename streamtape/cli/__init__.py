@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from streamtape import __version__
-from streamtape.cli import compare, demo, export, importing, inspect, repair, secrets
+from streamtape.cli import compare, demo, export, importing, inspect, repair, secrets, servers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +23,8 @@ def main() -> None:
 
 main.add_command(demo.demo)
 main.add_command(importing.import_vcr)
+main.add_command(servers.record)
+main.add_command(servers.serve)
 for command in (inspect.list_exchanges, inspect.show, inspect.cat, inspect.decode):
     main.add_command(command)
 main.add_command(repair.repair_command)

@@ -283,6 +283,28 @@ class Matcher:
                 )
         raise NoMatchError(self._no_match_message(sent))
 
+    def add(self, exchange: Exchange, *, used: bool = False) -> None:
+        """Learn one more recorded exchange, after the ones already known.
+
+        ``used=True`` counts it as already replayed (a server that just forwarded the
+        request and recorded the answer), so the next identical request is a new call.
+        """
+        r = exchange.request
+        prepared = self._prepare(r.method, r.url, r.headers, r.body)
+        key = self._key_of(prepared)
+        with self._lock:
+            self._exchanges.append(exchange)
+            self._prepared.append(prepared)
+            indices = self._groups.setdefault(key, [])
+            indices.append(len(self._exchanges) - 1)
+            if used:
+                self._used[key] = max(self._used.get(key, 0), len(indices))
+
+    def recorded(self) -> list[Exchange]:
+        """Every exchange it answers from, in recorded order."""
+        with self._lock:
+            return list(self._exchanges)
+
     def unused(self) -> list[Exchange]:
         """Recorded exchanges not replayed yet, in recorded order."""
         with self._lock:

@@ -32,7 +32,6 @@ from streamtape.simulator.asgi import (
     Scope,
     Send,
     StreamInterrupts,
-    install_abort_filter,
     json_response,
     read_request,
     send_stream,
@@ -132,7 +131,6 @@ class DemoUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan and websockets are not served
-        install_abort_filter()
         request = await read_request(scope, receive)
         if request is None:
             return

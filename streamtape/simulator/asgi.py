@@ -13,15 +13,14 @@ import asyncio
 import contextlib
 import gzip
 import json
-import logging
 import re
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamtape.core.faults import Ending, Event
+from streamtape.simulator.runner import abort_response
 from streamtape.simulator.synth import dumps
 
 Scope = MutableMapping[str, Any]
@@ -226,7 +225,7 @@ async def send_stream(
             if remaining > 0:
                 await asyncio.wait(stoppers, timeout=remaining)
             if disconnected.done() or stopped.done():
-                _mark_aborted()
+                abort_response()
                 return
             if not started:
                 await send(start)
@@ -239,7 +238,7 @@ async def send_stream(
             return
         if response.ending == "stall":
             await asyncio.wait(stoppers, return_when=asyncio.FIRST_COMPLETED)
-        _mark_aborted()  # returning without finishing makes uvicorn close the connection
+        abort_response()  # returning without finishing makes uvicorn close the connection
     finally:
         for fut in stoppers:
             fut.cancel()
@@ -248,43 +247,3 @@ async def send_stream(
 async def _wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-# Tasks whose incomplete response is deliberate (faults `drop`/`stall`, shutdown); uvicorn
-# would otherwise log an error for each of them.
-_ABORTED_TASKS: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-_UVICORN_ABORT_MESSAGES = frozenset(
-    {
-        "ASGI callable returned without completing response.",
-        "ASGI callable returned without starting response.",
-    }
-)
-
-
-class _DeliberateAbortFilter(logging.Filter):
-    """Silence uvicorn's complaint only for responses the simulator cut on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg not in _UVICORN_ABORT_MESSAGES:
-            return True
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:
-            return True
-        return task is None or task not in _ABORTED_TASKS
-
-
-_ABORT_FILTER = _DeliberateAbortFilter()
-
-
-def install_abort_filter() -> None:
-    """Keep uvicorn quiet about the responses the simulator cuts on purpose (idempotent)."""
-    logger = logging.getLogger("uvicorn.error")
-    if _ABORT_FILTER not in logger.filters:
-        logger.addFilter(_ABORT_FILTER)
-
-
-def _mark_aborted() -> None:
-    task = asyncio.current_task()
-    if task is not None:
-        _ABORTED_TASKS.add(task)

@@ -5,20 +5,60 @@ The simulator, the recording proxy and the replay server all run this way: bind 
 that socket in a thread, and return only once it accepts connections, so callers never
 sleep blindly. Stopping asks the app to end its open streams (``on_stop``) before
 uvicorn shuts down, so a stalled stream cannot hold the thread.
+
+An app that cuts a response on purpose (a simulated fault, a proxied upstream that
+died) calls ``abort_response()`` and returns: uvicorn then closes the connection, and
+its "returned without completing response" complaint is silenced for that task only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 import uvicorn
 
 _S = TypeVar("_S", bound="LoopbackServer")
+
+_ABORTED_TASKS: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+_UVICORN_ABORT_MESSAGES = frozenset(
+    {
+        "ASGI callable returned without completing response.",
+        "ASGI callable returned without starting response.",
+    }
+)
+
+
+class _DeliberateAbortFilter(logging.Filter):
+    """Silence uvicorn's complaint only for responses an app cut on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in _UVICORN_ABORT_MESSAGES:
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            return True
+        return task is None or task not in _ABORTED_TASKS
+
+
+_ABORT_FILTER = _DeliberateAbortFilter()
+
+
+def abort_response() -> None:
+    """Mark the current request's response as cut on purpose (call, then return unfinished)."""
+    logger = logging.getLogger("uvicorn.error")
+    if _ABORT_FILTER not in logger.filters:
+        logger.addFilter(_ABORT_FILTER)
+    task = asyncio.current_task()
+    if task is not None:
+        _ABORTED_TASKS.add(task)
 
 
 class _ReadyServer(uvicorn.Server):
@@ -58,6 +98,8 @@ class LoopbackServer:
 
     ``on_stop(loop)`` is called from the stopping thread with the server's event loop,
     for the app to end its open streams before uvicorn waits for them.
+    ``timeout_graceful_shutdown`` is how long ``stop()`` lets open responses finish
+    before uvicorn cancels them; ``options`` go to ``uvicorn.Config`` as they are.
     """
 
     def __init__(
@@ -69,7 +111,8 @@ class LoopbackServer:
         startup_timeout: float = 10.0,
         on_stop: Callable[[asyncio.AbstractEventLoop], None] | None = None,
         name: str = "streamtape-server",
-        timeout_graceful_shutdown: int | None = None,
+        timeout_graceful_shutdown: float | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -78,6 +121,7 @@ class LoopbackServer:
         self.on_stop = on_stop
         self.name = name
         self.timeout_graceful_shutdown = timeout_graceful_shutdown
+        self.options = dict(options or {})
         self._server: _ReadyServer | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -104,17 +148,19 @@ class LoopbackServer:
             raise RuntimeError(f"{type(self).__name__} is already running")
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            interface="asgi3",
-            timeout_graceful_shutdown=self.timeout_graceful_shutdown,
-        )
+        settings: dict[str, Any] = {
+            "lifespan": "off",
+            "log_level": "warning",
+            "access_log": False,
+            "ws": "none",
+            "http": "h11",
+            "loop": "asyncio",
+            "interface": "asgi3",
+            # Typed int, used as asyncio.wait_for's timeout: fractions of a second work.
+            "timeout_graceful_shutdown": self.timeout_graceful_shutdown,
+        }
+        settings.update(self.options)
+        config = uvicorn.Config(self.app, **settings)
         server = _ReadyServer(config)
         self._server = server
 
@@ -139,16 +185,22 @@ class LoopbackServer:
     def stop(self) -> None:
         """End open streams, stop the server and join its thread."""
         server, thread = self._server, self._thread
-        self._server = self._thread = None
         if server is None or thread is None:
             return
         if server.loop is not None and self.on_stop is not None:
             self.on_stop(server.loop)
         server.should_exit = True
-        thread.join(timeout=5.0)
+        thread.join(timeout=5.0 + (self.timeout_graceful_shutdown or 0.0))
         if thread.is_alive():
             server.force_exit = True
             thread.join(timeout=5.0)
+        self._server = self._thread = None
+
+    def force_exit(self) -> None:
+        """Stop at once, without waiting for open responses (a second Ctrl-C)."""
+        server = self._server
+        if server is not None:
+            server.force_exit = True
 
     def __enter__(self: _S) -> _S:
         return self.start()

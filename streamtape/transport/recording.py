@@ -37,8 +37,12 @@ from streamtape.transport.httpcompat import (
 # --------------------------------------------------------------------------- record
 
 
-class _Recording:
-    """One exchange while it happens: collects reads with their offsets, writes once."""
+class Recording:
+    """One exchange while it happens: collects reads with their offsets, writes once.
+
+    The response stream a recorder returns carries it as ``.recording``, so a caller
+    that cuts the exchange short (the proxy at shutdown) can say why with ``finish``.
+    """
 
     __slots__ = (
         "_clock",
@@ -123,12 +127,12 @@ class _Recording:
 class _RecordingStream(SyncStreamBase):
     """Hands each upstream read to the caller as it arrives and tees it into the recording."""
 
-    def __init__(self, inner: Iterable[bytes], recording: _Recording) -> None:
+    def __init__(self, inner: Iterable[bytes], recording: Recording) -> None:
         self._inner = inner
-        self._recording = recording
+        self.recording = recording
 
     def __iter__(self) -> Iterator[bytes]:
-        recording = self._recording
+        recording = self.recording
         try:
             for chunk in self._inner:
                 recording.read(chunk)
@@ -144,18 +148,18 @@ class _RecordingStream(SyncStreamBase):
             if close is not None:
                 close()
         finally:
-            self._recording.closed()
+            self.recording.closed()
 
 
 class _AsyncRecordingStream(AsyncStreamBase):
     """The async twin of ``_RecordingStream``."""
 
-    def __init__(self, inner: Any, recording: _Recording) -> None:
+    def __init__(self, inner: Any, recording: Recording) -> None:
         self._inner = inner
-        self._recording = recording
+        self.recording = recording
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        recording = self._recording
+        recording = self.recording
         try:
             async for chunk in self._inner:
                 recording.read(chunk)
@@ -171,7 +175,7 @@ class _AsyncRecordingStream(AsyncStreamBase):
             if aclose is not None:
                 await aclose()
         finally:
-            self._recording.closed()
+            self.recording.closed()
 
 
 class _RecorderBase:
@@ -190,8 +194,8 @@ class _RecorderBase:
     def _write(self, exchange: Exchange) -> None:
         self.cassette.append(self.redactor.apply(exchange))
 
-    def _start(self, request: Any, body: bytes) -> _Recording:
-        return _Recording(recorded_request(request, body), self._write, self._clock)
+    def _start(self, request: Any, body: bytes) -> Recording:
+        return Recording(recorded_request(request, body), self._write, self._clock)
 
     def _route(self, request: Any, body: bytes, default: str) -> tuple[Any, Any]:
         """The inner transport to use and the request in that transport's library."""
@@ -208,7 +212,7 @@ class _RecorderBase:
             return inner, request
         return inner, convert_request(request, library_of(inner), body)
 
-    def _respond(self, request: Any, response: Any, recording: _Recording, tee: type[Any]) -> Any:
+    def _respond(self, request: Any, response: Any, recording: Recording, tee: type[Any]) -> Any:
         """The caller's response: the upstream's status and headers, its body teed by ``tee``."""
         recording.headers(response)
         return make_response(
