@@ -61,7 +61,9 @@ def test_any_cut_keeps_a_prefix_and_never_reports_ok(events: Events, data: st.Da
     body = data.draw(sse_bodies(events))
     full = assemble(body)
     assert full.outcome.ok
-    cut = data.draw(st.integers(0, len(body) - 1))
+    # A cut inside the last blank line may leave it whole (a CR ends a line at once):
+    # cut at least into the last event itself.
+    cut = data.draw(st.integers(0, len(body.rstrip(b"\r\n"))))
     part = assemble(body[:cut])
     assert not part.outcome.ok, part.outcome
     for p in part.outcome.problems:

@@ -126,12 +126,34 @@ def mutated_streams(draw: st.DrawFn) -> bytes:
 
 
 @FUZZ
-@given(body=mutated_streams(), split=st.integers(1, 64))
-def test_assemble_never_raises_on_damaged_real_streams(body: bytes, split: int) -> None:
+@given(
+    body=mutated_streams(),
+    split=st.integers(1, 64),
+    fmt=st.sampled_from([None, *streamtape.formats.FORMATS]),
+)
+def test_assemble_never_raises_on_damaged_real_streams(
+    body: bytes, split: int, fmt: str | None
+) -> None:
+    """Detected or forced, every format's assembler takes any damage without raising."""
     for source in (body, [body[i : i + split] for i in range(0, len(body), split)]):
-        result = streamtape.assemble(source)
+        result = streamtape.assemble(source, format=fmt)
         result.to_dict()
         result.to_json()
+
+
+@pytest.mark.parametrize("fmt", streamtape.formats.FORMATS)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n",
+    ],
+    ids=["whole", "event"],
+)
+def test_every_format_takes_deep_nesting(fmt: str, body: bytes) -> None:
+    result = streamtape.assemble(body, format=fmt)
+    assert not result.outcome.ok
+    result.to_json()
 
 
 @FUZZ

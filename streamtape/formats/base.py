@@ -151,6 +151,22 @@ def event_time(ev: SSEEvent) -> int | None:
     return ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
 
 
+def same(value: Any) -> Any:
+    """Take a value as it is (for results that may share what was decoded for them alone)."""
+    return value
+
+
+def fix_surrogates(value: Any) -> Any:
+    """Join surrogate halves split across deltas; replace lone ones (strings at any depth)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [fix_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {fix_surrogates(k): fix_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def copy_json(v: Any) -> Any:
     """Copy the lists and dicts of a decoded JSON value, so accumulation never mutates it."""
     try:

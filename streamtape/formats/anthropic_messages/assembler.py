@@ -44,7 +44,7 @@ from streamtape.formats.anthropic_messages.wire import (
     ThinkingDelta,
     decode_event_lenient,
 )
-from streamtape.formats.base import ProblemLog, StreamOutcome, copy_json
+from streamtape.formats.base import ProblemLog, StreamOutcome, copy_json, same
 
 __all__ = ["MessagesAssembler"]
 
@@ -72,10 +72,6 @@ _REPLACED_WHEN_SET = (
 
 _GROWS: dict[int, type] = {TEXT: TextDelta, THINKING: ThinkingDelta, TOOL: InputJsonDelta}
 """Which delta type appends to a block of each kind."""
-
-
-def _same(v: Any) -> Any:
-    return v
 
 
 class MessagesAssembler(ProblemLog):
@@ -272,7 +268,7 @@ class MessagesAssembler(ProblemLog):
 
     def _build(self, copy: bool) -> Message:
         top = self._top or {}
-        cp = copy_json if copy else _same
+        cp = copy_json if copy else same
         fields = {k: cp(top[k]) for k in _TOP_FIELDS if k in top}
         extra = {k: cp(v) for k, v in top.items() if k not in _TOP_KNOWN} or None
         out = self.outcome

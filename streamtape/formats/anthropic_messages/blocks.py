@@ -26,7 +26,7 @@ from streamtape.formats.anthropic_messages.results import (
     ToolUseBlock,
 )
 from streamtape.formats.anthropic_messages.wire import JSONDict
-from streamtape.formats.base import copy_json
+from streamtape.formats.base import copy_json, same
 
 TEXT, THINKING, TOOL, OTHER = 0, 1, 2, 3
 """Block kinds, by which deltas they take."""
@@ -38,10 +38,6 @@ _KNOWN: dict[str, frozenset[str]] = {
     **{t: frozenset({"type", "id", "name", "input"}) for t in TOOL_BLOCK_TYPES},
 }
 _ONLY_TYPE = frozenset({"type"})
-
-
-def _same(v: Any) -> Any:
-    return v
 
 
 def _parses(buf: bytes) -> tuple[bool, Any]:
@@ -157,7 +153,7 @@ class BlockState:
 
     def build(self, copy: bool) -> ContentBlock:
         """The result block; ``copy`` when the state may still change (snapshots)."""
-        cp = copy_json if copy else _same
+        cp = copy_json if copy else same
         raw = self.raw
         kind = raw.get("type")
         known = _KNOWN.get(kind, _ONLY_TYPE) if isinstance(kind, str) else _ONLY_TYPE

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streamtape.formats.base import copy_json
+from streamtape.formats.base import copy_json, fix_surrogates, same
 from streamtape.formats.openai_chat.results import (
     ChatChoice,
     ChatMessage,
@@ -37,15 +37,6 @@ def _parts(parts: list[str] | None, value: str) -> list[str]:
         return [value]
     parts.append(value)
     return parts
-
-
-def same(v: Any) -> Any:
-    return v
-
-
-def fix_surrogates(s: str) -> str:
-    """Join surrogate halves that arrived in separate chunks; replace lone ones."""
-    return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def merge(

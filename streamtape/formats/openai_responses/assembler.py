@@ -28,8 +28,8 @@ from typing import Any
 
 import msgspec
 
-from streamtape.formats.base import Problem, StreamOutcome
-from streamtape.formats.openai_responses.fold import Slot, copy_json, fix_surrogates, same, stand_in
+from streamtape.formats.base import ProblemLog, StreamOutcome, copy_json, fix_surrogates, same
+from streamtape.formats.openai_responses.fold import Slot, stand_in
 from streamtape.formats.openai_responses.results import Response, response_from
 from streamtape.formats.openai_responses.wire import (
     EVENT_DECODER,
@@ -105,7 +105,7 @@ NO_OPS = frozenset(
 CACHEABLE = frozenset(DELTAS) - {_P + "shell_call_command.delta"}
 
 
-class ResponsesAssembler:
+class ResponsesAssembler(ProblemLog):
     """Incremental assembler for one Responses API stream.
 
     Feed each event's data payload with :meth:`feed` (or whole SSE events with
@@ -127,19 +127,6 @@ class ResponsesAssembler:
         self.outcome = StreamOutcome()
 
     # ----------------------------------------------------------------- feeding
-
-    def note(
-        self,
-        kind: str,
-        message: str,
-        event_index: int | None = None,
-        offset: int | None = None,
-        t_ns: int | None = None,
-    ) -> None:
-        """Record a problem in the outcome."""
-        self.outcome.problems.append(
-            Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
-        )
 
     def feed(
         self,

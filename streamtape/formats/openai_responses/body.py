@@ -19,18 +19,18 @@ from typing import Any
 import msgspec
 
 from streamtape.core.exchange import Read
-from streamtape.errors import SSEError
 from streamtape.formats.base import (
-    Problem,
     Source,
     StreamOutcome,
-    body_and_reads,
-    note_transport,
+    assemble_with,
+    error_body_outcome,
+    event_time,
+    fix_surrogates,
     read_times,
+    sse_data_events,
     time_at,
 )
 from streamtape.formats.openai_responses.assembler import ResponsesAssembler
-from streamtape.formats.openai_responses.fold import fix_surrogates
 from streamtape.formats.openai_responses.results import Response, response_from
 from streamtape.formats.openai_responses.wire import EVENTS_DECODER
 
@@ -43,23 +43,7 @@ def assemble(source: Source) -> Response:
     A body that is one JSON object (a non-stream reply, or an error body) is read as
     such. The result's ``outcome`` says whether the stream ended cleanly.
     """
-    body, reads, exchange = body_and_reads(source)
-    result = _assemble_body(body, reads)
-    if exchange is not None:
-        note_transport(result.outcome, exchange)
-    return result
-
-
-def _assemble_body(body: bytes, reads: list[Read] | None) -> Response:
-    head = body[:64].lstrip(b" \t\r\n").removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
-    if head.startswith(b"{"):
-        whole = _non_stream(body)
-        if whole is not None:
-            return whole
-    result = _fast(body, reads)
-    if result is not None:
-        return result
-    return _slow(body, reads)
+    return assemble_with(source, whole=_non_stream, fast=_fast, slow=_slow)
 
 
 def _non_stream(body: bytes) -> Response | None:
@@ -67,27 +51,16 @@ def _non_stream(body: bytes) -> Response | None:
     text = body.lstrip().removeprefix(b"\xef\xbb\xbf")
     try:
         obj: Any = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         try:
-            obj = fix_surrogates(json.loads(text.decode("utf-8", "surrogateescape")))
-        except ValueError:
-            return None  # not one JSON value: let the SSE path report it
+            obj = fix_surrogates(json.loads(text.decode("utf-8", "replace")))
+        except (ValueError, RecursionError):
+            return None  # not one JSON value (or nested past reading): the SSE path reports it
     if not isinstance(obj, dict):
         return None
-    outcome = StreamOutcome(streamed=False)
     if "output" not in obj and (obj.get("error") or "id" not in obj):
-        err = obj.get("error") or obj
-        outcome.error = err
-        msg = err.get("message") if isinstance(err, dict) else None
-        outcome.problems.append(
-            Problem(
-                kind="error_event",
-                message=f"the body is a JSON error: {msg or str(err)[:200]}",
-                offset=0,
-            )
-        )
-        return Response(outcome=outcome)
-    outcome.done = True
+        return Response(outcome=error_body_outcome(obj))
+    outcome = StreamOutcome(streamed=False, done=True)
     output = obj.get("output")
     items = [i for i in output if isinstance(i, dict)] if isinstance(output, list) else []
     if obj.get("status") == "failed":
@@ -144,29 +117,16 @@ def _fast(body: bytes, reads: list[Read] | None) -> Response | None:
 
 def _slow(body: bytes, reads: list[Read] | None) -> Response:
     """Event by event through the SSE parser: exact offsets, timing, every fault."""
-    from streamtape.core.sse import SSEParser
-
-    parser = SSEParser()
-    events = []
     asm = ResponsesAssembler()
-    try:
-        if reads:
-            for r in reads:
-                events.extend(parser.feed(r.data, r.t_ns))
-        else:
-            events.extend(parser.feed(body))
-        events.extend(parser.finish())
-    except SSEError as exc:
-        asm.note("invalid_sse", str(exc), offset=parser.bytes_fed)
-    index = 0
-    for ev in events:
-        if not ev.data:
-            continue
-        t = ev.t_end_ns if ev.t_end_ns is not None else ev.t_start_ns
+    for index, ev in enumerate(sse_data_events(body, reads, asm.outcome.problems.append)):
         asm.feed_event(
-            ev.data, index, event=ev.event, offset=ev.start, t_ns=t, complete=ev.complete
+            ev.data,
+            index,
+            event=ev.event,
+            offset=ev.start,
+            t_ns=event_time(ev),
+            complete=ev.complete,
         )
-        index += 1
     return asm.finish()
 
 

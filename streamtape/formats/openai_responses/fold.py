@@ -12,36 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from streamtape.formats.base import copy_json
 from streamtape.formats.openai_responses.wire import JSONDict
 
 # Buffer fields: which key of which container a delta of that kind extends.
 TOP_FIELDS = frozenset({"arguments", "input", "code"})
 PART_FIELDS = frozenset({"text", "refusal"})
-
-
-def copy_json(value: Any) -> Any:
-    """A copy of decoded JSON (dicts and lists copied, the rest shared: it is immutable)."""
-    if isinstance(value, dict):
-        return {k: copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) for v in value]
-    return value
-
-
-def same(value: Any) -> Any:
-    """Take a value as it is (it was decoded for us alone)."""
-    return value
-
-
-def fix_surrogates(value: Any) -> Any:
-    """Join surrogate halves split across deltas; replace lone ones (``json.loads`` input)."""
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, list):
-        return [fix_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {fix_surrogates(k): fix_surrogates(v) for k, v in value.items()}
-    return value
 
 
 def _list(owner: JSONDict, key: str) -> list[Any]:
