@@ -167,25 +167,30 @@ def _check(spec: str, fault: Fault) -> Fault:
     return fault
 
 
+def _head(text: str) -> tuple[str, str]:
+    """The part before the first ':' or ',', and what follows that separator."""
+    cut = min((i for i in (text.find(":"), text.find(",")) if i >= 0), default=len(text))
+    return text[:cut].strip(), text[cut + 1 :]
+
+
 def parse_fault(spec: str | Fault) -> Fault:
     """One spec (or a `Fault`, returned as is) as a `Fault`; `FaultSpecError` if malformed."""
     if isinstance(spec, Fault):
         return spec
     if not isinstance(spec, str):
         raise _bad(spec, "a fault is a text spec or a streamtape Fault")
-    parts = spec.strip().split(":")
-    kind = parts[0].strip().lower()
+    kind, rest = _head(spec.strip())
+    kind = kind.lower()
     if kind not in KINDS:
         raise _bad(spec, f"unknown fault {kind!r}")
     value: str | None = None
-    rest = parts[1:]
     if kind in _NEEDS_VALUE:
-        if not rest or not rest[0].strip() or "=" in rest[0]:
+        value, rest = _head(rest)
+        if not value or "=" in value:
             raise _bad(spec, f"{kind} needs {_NEEDS_VALUE[kind]} after {kind}:")
-        value, rest = rest[0].strip(), rest[1:]
-    if len(rest) > 1:
+    if ":" in rest:
         raise _bad(spec, "too many ':' parts")
-    opts = _options(spec, rest[0]) if rest else {}
+    opts = _options(spec, rest)
     fields: dict[str, object] = {"kind": kind, **{k.replace("-", "_"): v for k, v in opts.items()}}
     if kind == "stall":
         fields["seconds"] = _number(spec, value or "", "SECONDS")
