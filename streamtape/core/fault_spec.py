@@ -71,12 +71,17 @@ class Fault:
         return _spell(self)
 
 
+def _num(x: float) -> str:
+    """The shortest spelling that parses back to exactly `x`."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
 def _spell(f: Fault) -> str:
     head: list[str] = [f.kind]
     if f.kind == "stall":
-        head.append(f"{f.seconds:g}")
+        head.append(_num(f.seconds))
     elif f.kind == "slow":
-        head.append(f"{f.factor:g}")
+        head.append(_num(f.factor))
     elif f.kind == "status":
         head.append(str(f.status))
     elif f.kind == "drop":
@@ -93,7 +98,7 @@ def _spell(f: Fault) -> str:
     if f.attempts is not None:
         opts.append(f"attempts={f.attempts}")
     if f.retry_after is not None:
-        opts.append(f"retry-after={f.retry_after:g}")
+        opts.append(f"retry-after={_num(f.retry_after)}")
     opts += [flag for flag in ("reset", "truncate") if getattr(f, flag)]
     return ":".join([*head, ",".join(opts)] if opts else head)
 
