@@ -113,17 +113,30 @@ class _Body:
 
     def split(self, offset: int) -> int:
         """Make `offset` a piece boundary; the index of the piece starting there."""
+        return self.split_all([offset])[0]
+
+    def split_all(self, offsets: Sequence[int]) -> list[int]:
+        """Make every offset (ascending) a piece boundary in one pass; their piece indices."""
+        out: list[Read] = []
+        found: list[int] = []
+        pending = iter(offsets)
+        want = next(pending, None)
         pos = 0
-        for i, piece in enumerate(self.pieces):
-            if pos == offset:
-                return i
-            if pos < offset < pos + len(piece.data):
-                cut = offset - pos
-                head, tail = piece.data[:cut], piece.data[cut:]
-                self.pieces[i : i + 1] = [Read(piece.t_ns, head), Read(piece.t_ns, tail)]
-                return i + 1
-            pos += len(piece.data)
-        return len(self.pieces)
+        for piece in self.pieces:
+            data, start = piece.data, pos
+            pos += len(data)
+            while want is not None and want < pos:
+                if want > start:
+                    out.append(Read(piece.t_ns, data[: want - start]))
+                    data, start = data[want - start :], want
+                found.append(len(out))
+                want = next(pending, None)
+            out.append(Read(piece.t_ns, data) if data is not piece.data else piece)
+        while want is not None:
+            found.append(len(out))
+            want = next(pending, None)
+        self.pieces[:] = out
+        return found
 
     def keep_events_before(self, offset: int) -> None:
         """Forget the events that no longer fit in the first `offset` bytes."""
@@ -292,9 +305,8 @@ class ActiveFaults:
     ) -> tuple[str | None, End | None]:
         total = sum(len(p.data) for p in body.pieces)
         spots = [s for i, s in enumerate(body.starts) if i % _KEEPALIVE_EVERY == 0 and s < total]
-        for offset in reversed(spots):
-            index = body.split(offset)
-            t = body.pieces[index].t_ns if index < len(body.pieces) else 0
+        for index in reversed(body.split_all(spots)):
+            t = body.pieces[index].t_ns
             body.pieces.insert(index, Read(t, KEEPALIVE))
         return (f"{len(spots)} keep-alive comment(s)", None) if spots else (None, None)
 
