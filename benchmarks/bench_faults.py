@@ -31,7 +31,7 @@ from streamtape import FaultPlan, Pacing
 from streamtape.core.exchange import Exchange
 from streamtape.formats.fault_facts import fault_facts
 from streamtape.transport import ReplayTransport
-from streamtape.transport.replay import replay_schedule
+from streamtape.transport.faulting import replay_schedule
 
 
 def replay_many(exchange: Exchange, faults: list[str] | None, requests: int) -> list[float]:

@@ -119,7 +119,12 @@ class Tape:
 
     def faults_report(self) -> str:
         """One line per fault that fired, for an assertion message."""
-        return "\n".join(str(f) for f in self.faults) or "no fault fired"
+        fired = "\n".join(str(f) for f in self.faults)
+        if fired:
+            return fired
+        if self.recording and self._session.settings.faults:
+            return "no fault fired: this run records, and faults act only on replay"
+        return "no fault fired"
 
     def unused(self) -> list[Exchange]:
         """Recorded exchanges that no request of this test has asked for yet."""

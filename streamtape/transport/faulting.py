@@ -10,11 +10,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 
-from streamtape.core.exchange import Exchange
+from streamtape.core.exchange import Exchange, Read
 from streamtape.core.fault_plan import ActiveFaults, FaultPlan, Fired, Reply, Schedule
+from streamtape.core.pacing import Pacing, schedule
 from streamtape.formats.fault_facts import fault_facts
 
-__all__ = ["FaultedAnswers"]
+__all__ = ["FaultedAnswers", "as_reply", "replay_schedule"]
+
+
+def replay_schedule(exchange: Exchange, pacing: Pacing) -> Schedule:
+    """The recorded answer with its paced deadlines: what a fault plan transforms."""
+    deadlines = schedule(exchange, pacing)
+    reads = tuple(Read(t, r.data) for t, r in zip(deadlines[1:], exchange.reads, strict=True))
+    return Schedule(exchange.status, exchange.response_headers, deadlines[0], reads)
+
+
+def as_reply(planned: Schedule) -> Reply:
+    """A schedule sent untouched."""
+    return Reply(planned.status, planned.headers, planned.headers_ns, planned.reads)
 
 
 class FaultedAnswers:

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from streamtape.core.cassette import Cassette
-from streamtape.core.exchange import Exchange, Outcome, Read
-from streamtape.core.fault_plan import FaultPlan, Fired, Reply, Schedule
+from streamtape.core.exchange import Exchange, Outcome
+from streamtape.core.fault_plan import FaultPlan, Fired, Reply
 from streamtape.core.match import Matcher
-from streamtape.core.pacing import Clock, Pacing, asleep_until, loop_clock, schedule, sleep_until
+from streamtape.core.pacing import Clock, Pacing, asleep_until, loop_clock, sleep_until
 from streamtape.core.redact import Redactor
 from streamtape.transport._common import CassetteLike, cassette_to_read
-from streamtape.transport.faulting import FaultedAnswers
+from streamtape.transport.faulting import FaultedAnswers, as_reply, replay_schedule
 from streamtape.transport.httpcompat import (
     AsyncStreamBase,
     AsyncTransportBase,
@@ -111,18 +111,6 @@ class _Replay:
 
 def _fault_note(reply: Reply) -> str:
     return "; ".join(str(f) for f in reply.fired) or "replayed"
-
-
-def replay_schedule(exchange: Exchange, pacing: Pacing) -> Schedule:
-    """The recorded answer with its paced deadlines: what a fault plan transforms."""
-    deadlines = schedule(exchange, pacing)
-    reads = tuple(Read(t, r.data) for t, r in zip(deadlines[1:], exchange.reads, strict=True))
-    return Schedule(exchange.status, exchange.response_headers, deadlines[0], reads)
-
-
-def as_reply(planned: Schedule) -> Reply:
-    """A schedule sent untouched."""
-    return Reply(planned.status, planned.headers, planned.headers_ns, planned.reads)
 
 
 def wait_sync(replay: _Replay, deadline: int, clock: Clock) -> None:
