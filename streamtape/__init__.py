@@ -16,6 +16,8 @@ from streamtape.core.cassette import (
     write_cassette,
 )
 from streamtape.core.exchange import Exchange, Outcome, Read, RecordedRequest
+from streamtape.core.fault_plan import FaultPlan, Fired
+from streamtape.core.fault_spec import Fault
 from streamtape.core.match import Matcher
 from streamtape.core.pacing import Pacing
 from streamtape.core.redact import Redactor
@@ -28,6 +30,7 @@ from streamtape.errors import (
     CassetteNotFoundError,
     CassetteVersionError,
     ConfigError,
+    FaultSpecError,
     MatchConfigError,
     NoMatchError,
     NotACassetteError,
@@ -63,6 +66,10 @@ __all__ = [
     "Damage",
     "Entry",
     "Exchange",
+    "Fault",
+    "FaultPlan",
+    "FaultSpecError",
+    "Fired",
     "MatchConfigError",
     "Matcher",
     "NoMatchError",

@@ -7,6 +7,7 @@ what to do about it. The tree::
     ├── ConfigError (also ValueError)       an option cannot be understood
     │   ├── MatchConfigError                 match_on= / ignore_fields= / ignore_query=
     │   ├── PacingError                      pacing= / max_gap=
+    │   ├── FaultSpecError                   faults= / --fault (shows the grammar)
     │   └── RedactConfigError                redact=
     ├── CassetteError                        a cassette cannot be read or written
     │   ├── CassetteAccessError (also OSError)   the path cannot be opened (a folder, no
@@ -42,6 +43,10 @@ class MatchConfigError(ConfigError):
 
 class PacingError(ConfigError):
     """A pacing value cannot be understood."""
+
+
+class FaultSpecError(ConfigError):
+    """A fault spec (``cut:token=5``, ``status:429:attempts=2``...) cannot be understood."""
 
 
 class RedactConfigError(ConfigError):

@@ -22,18 +22,27 @@ import pytest
 
 from streamtape._pytest.guard import NetworkBlockedError, NetworkGuard
 from streamtape._pytest.intercept import Interceptor
+from streamtape._pytest.matrix import STANDARD_FAULTS, fault_matrix
 from streamtape._pytest.session import TapeSession
 from streamtape._pytest.settings import MODES, TapeConfigError, add_options, settings_for
 from streamtape._pytest.tape import Tape, TapeTransport
 from streamtape.errors import StreamtapeError
 
-__all__ = ["MODES", "NetworkBlockedError", "Tape", "TapeConfigError", "TapeTransport"]
+__all__ = [
+    "MODES",
+    "STANDARD_FAULTS",
+    "NetworkBlockedError",
+    "Tape",
+    "TapeConfigError",
+    "TapeTransport",
+    "fault_matrix",
+]
 
 _MARKER_HELP = (
     "tape(name=None, *, mode=None, pacing=None, max_gap=None, strict=None, match_on=None, "
     "ignore_fields=None, ignore_query=None, allow_playback_repeats=False, redact=None, "
-    "allow_hosts=None, ignore_hosts=None): record and replay this test's HTTP traffic "
-    "(streamtape)"
+    "allow_hosts=None, ignore_hosts=None, faults=None, seed=0): record and replay this "
+    "test's HTTP traffic, with faults injected into the replay (streamtape)"
 )
 
 

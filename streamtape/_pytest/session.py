@@ -81,7 +81,9 @@ class TapeSession:
         target = _recording_path(self.path) if self.mode == "all" else self.path
         self._target = target
         self.cassette = _NotingCassette(target, self._note)
-        self.replay = ReplayTransport((), settings.pacing, redact=settings.redactor)
+        self.replay = ReplayTransport(
+            (), settings.pacing, redact=settings.redactor, faults=settings.faults
+        )
         self.replay.matcher = _NotingMatcher(
             existing if self.replays else [], self._note, **settings.match_options
         )

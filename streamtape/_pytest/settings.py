@@ -17,16 +17,27 @@ from typing import Any
 
 import pytest
 
+from streamtape.core.fault_plan import FaultPlan
 from streamtape.core.pacing import Pacing
 from streamtape.core.redact import Redactor
-from streamtape.errors import StreamtapeError
+from streamtape.errors import FaultSpecError, StreamtapeError
 
 MODES = ("none", "once", "new_episodes", "all")
 """Record modes, named as in vcrpy: replay only, record if missing, add new, re-record."""
 
 MATCH_KEYS = frozenset({"match_on", "ignore_fields", "ignore_query", "allow_playback_repeats"})
 OTHER_KEYS = frozenset(
-    {"mode", "pacing", "max_gap", "strict", "redact", "allow_hosts", "ignore_hosts"}
+    {
+        "mode",
+        "pacing",
+        "max_gap",
+        "strict",
+        "redact",
+        "allow_hosts",
+        "ignore_hosts",
+        "faults",
+        "seed",
+    }
 )
 MARKER_KEYS = MATCH_KEYS | OTHER_KEYS
 
@@ -50,6 +61,7 @@ class TapeSettings:
     match_options: dict[str, Any] = field(default_factory=dict)
     allow_hosts: tuple[str, ...] = ()
     ignore_hosts: frozenset[str] = frozenset()
+    faults: FaultPlan = field(default_factory=FaultPlan)
 
 
 def _split_hosts(values: Any) -> tuple[str, ...]:
@@ -125,7 +137,20 @@ def settings_for(item: pytest.Item) -> TapeSettings:
         match_options={k: v for k, v in kw.items() if k in MATCH_KEYS},
         allow_hosts=allow,
         ignore_hosts=frozenset(_split_hosts(kw.get("ignore_hosts"))),
+        faults=_faults(item, kw),
     )
+
+
+def _faults(item: pytest.Item, kw: dict[str, Any]) -> FaultPlan:
+    seed = kw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TapeConfigError(
+            f"{item.nodeid}: @pytest.mark.tape seed= must be an int, got {seed!r}"
+        )
+    try:
+        return FaultPlan.parse(kw.get("faults"), seed=seed)
+    except FaultSpecError as exc:
+        raise FaultSpecError(f"{item.nodeid}: {exc}") from None
 
 
 def add_options(parser: pytest.Parser) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from streamtape._pytest.session import TapeSession
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange
+from streamtape.core.fault_plan import Fired
 from streamtape.core.pacing import Pacing
 from streamtape.formats import assemble
 from streamtape.transport.httpcompat import (
@@ -110,6 +111,20 @@ class Tape:
     def responses(self) -> list[Any]:
         """The assembled response of each used exchange (a ChatCompletion, ...)."""
         return [assemble(exchange) for exchange in self._session.used]
+
+    @property
+    def faults(self) -> list[Fired]:
+        """The faults of ``faults=`` that acted, in order, each saying where."""
+        return self._session.replay.fired
+
+    def faults_report(self) -> str:
+        """One line per fault that fired, for an assertion message."""
+        fired = "\n".join(str(f) for f in self.faults)
+        if fired:
+            return fired
+        if self.recording and self._session.settings.faults:
+            return "no fault fired: this run records, and faults act only on replay"
+        return "no fault fired"
 
     def unused(self) -> list[Exchange]:
         """Recorded exchanges that no request of this test has asked for yet."""
