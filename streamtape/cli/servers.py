@@ -18,6 +18,7 @@ import click
 
 from streamtape.cli._common import friendly
 from streamtape.core.exchange import Exchange, Outcome, RecordedRequest
+from streamtape.core.fault_spec import GRAMMAR
 from streamtape.server.proxy import RecordingProxy
 from streamtape.server.replay import MODES, ReplayServer
 from streamtape.server.run import (
@@ -139,6 +140,15 @@ def record(
 @click.option("--ignore-query", multiple=True, help="Query parameter to ignore.")
 @click.option("--match-on", help="Comma-separated key parts (method,host,path,query,body).")
 @click.option("--allow-playback-repeats", is_flag=True, help="Repeat the last answer when used up.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="SPEC",
+    help="Inject a fault into the replies (repeatable): cut:token=N, status:429:attempts=2, "
+    "stall:2:event=5 ... (`streamtape serve --fault help` shows the grammar).",
+)
+@click.option("--fault-seed", default=0, show_default=True, help="Seed of the faults' choices.")
 @click.option("--quiet", is_flag=True, help="No line per miss or recorded exchange.")
 @friendly
 def serve(
@@ -154,9 +164,14 @@ def serve(
     ignore_query: tuple[str, ...],
     match_on: str | None,
     allow_playback_repeats: bool,
+    faults: tuple[str, ...],
+    fault_seed: int,
     quiet: bool,
 ) -> None:
     """Run a replay server over cassette files and folders, at the recorded pacing."""
+    if "help" in faults:
+        click.echo(GRAMMAR)
+        return
     host, port = _listen(listen)
 
     def recorded(exchange: Exchange) -> None:
@@ -180,6 +195,8 @@ def serve(
         on_miss=None if quiet else missed,
         ignore_fields=ignore_fields,
         ignore_query=ignore_query,
+        faults=list(faults) or None,
+        seed=fault_seed,
         **matching,
     )
     for path, tail in app.library.tails:

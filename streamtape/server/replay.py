@@ -20,7 +20,7 @@ import dataclasses
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from streamtape.core.exchange import Exchange, Headers, Outcome, RecordedRequest
+from streamtape.core.fault_plan import ActiveFaults, FaultPlan, Reply
+from streamtape.core.match import Matcher
 from streamtape.core.pacing import Clock, Pacing, schedule
 from streamtape.core.redact import Redactor
 from streamtape.errors import NoMatchError, ServerConfigError
@@ -49,7 +51,8 @@ from streamtape.server.errorshape import is_anthropic, send_error
 from streamtape.server.library import Library
 from streamtape.server.proxy import RecordingProxy
 from streamtape.server.scheduler import PacingScheduler
-from streamtape.simulator.runner import abort_response
+from streamtape.simulator.runner import abort_response, drop_connection
+from streamtape.transport.faulting import FaultedAnswers, replay_schedule
 
 MODES = ("none", "once", "new_episodes", "all")
 """Record modes, as vcrpy names them."""
@@ -65,6 +68,10 @@ def record_target(paths: Iterable[str | os.PathLike[str]]) -> Path:
         raise ServerConfigError("give at least one cassette file or folder")
     path = Path(first)
     return path / "recorded.tape" if path.is_dir() else path
+
+
+_BROKEN = (Outcome.UPSTREAM_ERROR, Outcome.TIMEOUT)
+"""Recorded endings that replay as a broken connection."""
 
 
 def replay_headers(exchange: Exchange) -> Headers:
@@ -85,7 +92,8 @@ class ReplayServer:
     ``mode`` turn on recording (see the module docstring) into ``record_to`` (default:
     the first path, or ``recorded.tape`` in that folder). ``match_options`` are
     ``ReplayTransport``'s. ``on_exchange`` sees each exchange recorded, ``on_miss`` each
-    unmatched request with its message.
+    unmatched request with its message. ``faults`` are fault specs (``--fault``, the
+    same spelling as ``ReplayTransport(faults=...)``), ``seed`` fixes their choices.
     """
 
     def __init__(
@@ -102,6 +110,8 @@ class ReplayServer:
         on_exchange: Callable[[Exchange], None] | None = None,
         on_miss: Callable[[RecordedRequest, str], None] | None = None,
         clock: Clock = time.perf_counter_ns,
+        faults: Any = None,
+        seed: int = 0,
         **match_options: Any,
     ) -> None:
         paths = list(paths)
@@ -137,6 +147,10 @@ class ReplayServer:
                 upstream, target_path, redact=self.redactor, on_exchange=self._recorded
             )
         self._clock = clock
+        plan = FaultPlan.parse(faults, seed=seed)
+        self.faults: FaultedAnswers | None = FaultedAnswers(plan) if plan else None
+        """The fault plan (``--fault``) and what fired; None when no fault was asked for."""
+        self._keys = Matcher([], **match_options)  # attempts at one request count together
         self._schedulers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PacingScheduler] = (
             weakref.WeakKeyDictionary()
         )
@@ -168,6 +182,12 @@ class ReplayServer:
             await self.proxy.forward(scope, body, receive, send)
             return
         sent, _ = self.redactor.redact_request(request_of(scope, body))
+        active, label = self._faults_for(sent)
+        if active is not None and self.faults is not None:
+            early = self.faults.early(active, sent.url, label)
+            if early is not None:  # a status or a dropped connection instead of the recording
+                await self._guarded(self._send_reply(early, t0, receive, send))
+                return
         try:
             if self.library.ready(sent.method, sent.url):
                 exchange = self.library.match(sent)
@@ -176,10 +196,66 @@ class ReplayServer:
         except NoMatchError as exc:
             await self._miss(scope, body, receive, send, sent, str(exc))
             return
+        if active is not None and self.faults is not None and exchange.status:
+            planned = replay_schedule(exchange, self.pacing)
+            reply = self.faults.apply(active, exchange, planned, label)
+            await self._guarded(self._send_reply(reply, t0, receive, send, exchange))
+            return
+        await self._guarded(self._play(exchange, t0, receive, send))
+
+    async def _guarded(self, playing: Awaitable[None]) -> None:
         try:
-            await self._play(exchange, t0, receive, send)
+            await playing
         except asyncio.CancelledError:  # the server stopped past its grace period
             abort_response()
+
+    def _faults_for(self, sent: RecordedRequest) -> tuple[ActiveFaults | None, str]:
+        """The faults that hit this answer (counting it), and the request's label."""
+        label = f"{sent.method} {urlsplit(sent.url).path}"
+        if self.faults is None:
+            return None, label
+        key = self._keys.key(sent.method, sent.url, sent.headers, sent.body)
+        return self.faults.begin(key), label
+
+    async def _send_reply(
+        self,
+        reply: Reply,
+        t0: int,
+        receive: Receive,
+        send: Send,
+        exchange: Exchange | None = None,
+    ) -> None:
+        """Send a faulted answer on its deadlines, ending as the plan says."""
+        if reply.end == "drop":  # the connection closes before any header
+            if not drop_connection(send):
+                abort_response()  # not uvicorn: the best left is an unfinished response
+            return
+        start = {
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": encode_headers(end_to_end(reply.headers)),
+        }
+        left: list[bool] = []
+        watcher = watch_disconnect(receive, lambda: left.append(True))
+        until = self._scheduler().until
+        try:
+            await until(t0 + reply.headers_ns)
+            await send(start)
+            for read in reply.reads:
+                await until(t0 + read.t_ns)
+                if left:
+                    return
+                await send({"type": "http.response.body", "body": read.data, "more_body": True})
+        finally:
+            watcher.cancel()
+        broken = exchange is not None and exchange.outcome in (
+            Outcome.UPSTREAM_ERROR,
+            Outcome.TIMEOUT,
+        )
+        if reply.end == "reset" or (reply.end == "recorded" and broken):
+            abort_response()  # no terminating chunk: the client sees the connection break
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _miss(
         self,
@@ -220,7 +296,7 @@ class ReplayServer:
             await send({"type": "http.response.body", "body": exchange.body, "more_body": True})
         elif not await self._paced(exchange, t0, start, receive, send):
             return
-        if exchange.outcome in (Outcome.UPSTREAM_ERROR, Outcome.TIMEOUT):
+        if exchange.outcome in _BROKEN:
             abort_response()  # the recorded stream broke off: so does this one
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -61,6 +61,22 @@ def abort_response() -> None:
         _ABORTED_TASKS.add(task)
 
 
+def drop_connection(send: Callable[..., Any]) -> bool:
+    """Close the client's connection before any response; whether that was possible.
+
+    ASGI has no word for it, so this reaches uvicorn's request cycle, whose ``send`` is
+    a bound method: its transport is closed and the cycle marked disconnected, so
+    uvicorn sends no 500 in its place. Under another server it returns False.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None or not hasattr(cycle, "disconnected"):
+        return False
+    transport.close()
+    cycle.disconnected = True  # type: ignore[union-attr]
+    return True
+
+
 class _ReadyServer(uvicorn.Server):
     """A uvicorn server that reports when it listens and which loop it runs on."""
 
