@@ -5,6 +5,8 @@ The public API lives here; everything else is an implementation detail that may 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from streamtape._version import __version__
 from streamtape.core.cassette import (
     Cassette,
@@ -44,7 +46,6 @@ from streamtape.errors import (
 from streamtape.formats import Assembler, assemble
 from streamtape.formats.base import Problem, StreamOutcome
 from streamtape.formats.openai_chat.results import ChatCompletion, TextCompletion
-from streamtape.server.run import serve
 from streamtape.transport import (
     AsyncRecordingTransport,
     RecordingTransport,
@@ -101,3 +102,15 @@ __all__ = [
     "serve",
     "write_cassette",
 ]
+
+if TYPE_CHECKING:
+    from streamtape.server.run import serve
+
+
+def __getattr__(name: str) -> Any:
+    """``serve`` loads the servers (uvicorn, the proxy) only when asked for: imports stay light."""
+    if name == "serve":
+        from streamtape.server.run import serve
+
+        return serve
+    raise AttributeError(f"module 'streamtape' has no attribute {name!r}")
