@@ -286,6 +286,14 @@ def read_times(reads: list[Read] | None) -> ReadTimes | None:
     return ends, [r.t_ns for r in reads]
 
 
+def stamp_times(outcome: StreamOutcome, body: bytes, reads: list[Read] | None, end: int) -> None:
+    """A fast path's timing: the first event ends at the first blank line, the last at ``end``."""
+    times = read_times(reads)
+    if times is not None:
+        outcome.t_first_ns = time_at(times, body.find(b"\n\n") + 2)
+        outcome.t_last_ns = time_at(times, end)
+
+
 def time_at(times: ReadTimes | None, offset: int) -> int | None:
     """Arrival time of the read holding byte ``offset - 1`` (the end of an event)."""
     if times is None:

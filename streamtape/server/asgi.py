@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from streamtape.core.exchange import Headers, RecordedRequest
+from streamtape.simulator.asgi import read_body as read_body  # one reader for all apps
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -72,18 +73,6 @@ def request_of(scope: Scope, body: bytes) -> RecordedRequest:
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
     url = f"{scope.get('scheme', 'http')}://{host}{target(scope)}"
     return RecordedRequest(method=scope["method"], url=url, headers=headers, body=body)
-
-
-async def read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client hung up before sending it."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> asyncio.Task[None]:

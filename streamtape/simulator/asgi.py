@@ -125,8 +125,11 @@ def json_response(obj: Any, status: int = 200, headers: Sequence[tuple[str, str]
     return Response(status=status, body=dumps(obj), headers=list(headers))
 
 
-async def read_request(scope: Scope, receive: Receive) -> Request | None:
-    """The whole request, or None if the client left before sending all of it."""
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client hung up before sending it.
+
+    The simulator and both servers read requests this way.
+    """
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -134,11 +137,18 @@ async def read_request(scope: Scope, receive: Receive) -> Request | None:
             return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
+            return b"".join(chunks)
+
+
+async def read_request(scope: Scope, receive: Receive) -> Request | None:
+    """The whole request, or None if the client left before sending all of it."""
+    body = await read_body(receive)
+    if body is None:
+        return None
     headers = {
         k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
     }
-    return Request(scope["method"], scope["path"], headers, b"".join(chunks))
+    return Request(scope["method"], scope["path"], headers, body)
 
 
 def _start(status: int, headers: Headers) -> Message:

@@ -25,9 +25,8 @@ from streamtape.formats.base import (
     assemble_with,
     error_body_outcome,
     event_time,
-    read_times,
     sse_data_events,
-    time_at,
+    stamp_times,
 )
 
 __all__ = ["assemble", "stream_finished"]
@@ -108,10 +107,7 @@ def _fast(body: bytes, reads: list[Read] | None) -> Message | None:
     if out.problems:
         return None  # the SSE path says exactly where
     out.events = len(events)
-    tt = read_times(reads)
-    if tt is not None:
-        out.t_first_ns = time_at(tt, body.find(b"\n\n") + 2)
-        out.t_last_ns = time_at(tt, len(body))
+    stamp_times(out, body, reads, len(body))
     return asm.finish()
 
 

@@ -25,9 +25,8 @@ from streamtape.formats.base import (
     assemble_with,
     error_body_outcome,
     event_time,
-    read_times,
     sse_data_events,
-    time_at,
+    stamp_times,
 )
 from streamtape.formats.openai_chat.assembler import Assembler, Completion
 from streamtape.formats.openai_chat.results import ChatCompletion, completion_from_dict
@@ -129,10 +128,8 @@ def _fast(body: bytes, reads: list[Read] | None) -> Completion | None:
     out.events = n + 1
     if out.problems:
         _place_problems(out, body, k)
-    tt = read_times(reads)
-    if tt is not None and n:
-        out.t_first_ns = time_at(tt, body.find(b"\n\n") + 2)
-        out.t_last_ns = time_at(tt, k + 2)
+    if n:
+        stamp_times(out, body, reads, k + 2)
     return asm.finish()
 
 

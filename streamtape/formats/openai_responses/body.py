@@ -26,9 +26,8 @@ from streamtape.formats.base import (
     error_body_outcome,
     event_time,
     fix_surrogates,
-    read_times,
     sse_data_events,
-    time_at,
+    stamp_times,
 )
 from streamtape.formats.openai_responses.assembler import ResponsesAssembler
 from streamtape.formats.openai_responses.results import Response, response_from
@@ -108,10 +107,7 @@ def _fast(body: bytes, reads: list[Read] | None) -> Response | None:
     if out.problems:
         return None
     out.events = n
-    times = read_times(reads)
-    if times is not None:
-        out.t_first_ns = time_at(times, body.find(b"\n\n") + 2)
-        out.t_last_ns = time_at(times, len(body))
+    stamp_times(out, body, reads, len(body))
     return asm.finish()
 
 
