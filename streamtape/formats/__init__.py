@@ -21,6 +21,7 @@ from streamtape.formats.detect import (
     OPENAI_RESPONSES,
     OPENAI_TEXT,
     detect,
+    format_of,
 )
 from streamtape.formats.openai_chat import whole as openai_chat
 from streamtape.formats.openai_chat.assembler import Assembler, Completion
@@ -71,18 +72,18 @@ def assemble(source: Source, *, format: str | None = None) -> Result:
     ``outcome`` names what it saw with an ``unknown_format`` problem. Never raises for
     bad bytes; raises `AssemblyError` only for a ``format`` name it does not know.
     """
-    body, reads, exchange = body_and_reads(source)
-    whole: Source = exchange if exchange is not None else (reads if reads else body)
+    parts = body_and_reads(source)  # joined once; every later step takes these parts
+    body, exchange = parts.body, parts.exchange
     if format is not None:
         chosen = _ASSEMBLERS.get(format)
         if chosen is None:
             raise AssemblyError(
                 f"unknown stream format {format!r}; expected one of: {', '.join(FORMATS)}"
             )
-        result: Result = chosen(whole)
+        result: Result = chosen(parts)
         return result
-    name = detect(exchange) if exchange is not None else detect(body)
-    result = _ASSEMBLERS[name or OPENAI_CHAT](whole)
+    name = format_of(exchange.request.url if exchange is not None else None, body)
+    result = _ASSEMBLERS[name or OPENAI_CHAT](parts)
     if name is None and not result.outcome.ok:
         seen = body[:80].decode("utf-8", "replace") if body else "an empty body"
         result.outcome.problems.append(

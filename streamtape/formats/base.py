@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol, TypeVar, Union
+from typing import Any, NamedTuple, Protocol, TypeVar, Union
 
 import msgspec
 
@@ -17,8 +17,22 @@ from streamtape.core.exchange import Outcome as ExchangeOutcome
 from streamtape.core.sse import SSEEvent, SSEParser
 from streamtape.errors import SSEError
 
-Source = Union[bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
-"""What every ``assemble`` takes: body bytes, an iterable of reads (timed or not), an Exchange."""
+
+class Parts(NamedTuple):
+    """A source taken apart once: body bytes, timed reads (when known), exchange (when given).
+
+    `formats.assemble` hands this to the format it picked, so an exchange's body is
+    joined from its reads once, not again by every step.
+    """
+
+    body: bytes
+    reads: list[Read] | None
+    exchange: Exchange | None
+
+
+Source = Union[Parts, bytes, bytearray, memoryview, Exchange, Iterable[bytes], Iterable[Read]]  # noqa: UP007
+"""What every ``assemble`` takes: body bytes, an iterable of reads (timed or not), an Exchange
+(or `Parts` already taken apart)."""
 ReadTimes = tuple[list[int], list[int]]
 """(end offset of each read, its arrival time): maps a byte offset to when it arrived."""
 
@@ -205,17 +219,19 @@ def _copy_deep(v: Any) -> Any:
     return root
 
 
-def body_and_reads(source: Source) -> tuple[bytes, list[Read] | None, Exchange | None]:
+def body_and_reads(source: Source) -> Parts:
     """The body bytes, the timed reads (when known) and the exchange (when given) of a source."""
+    if isinstance(source, Parts):
+        return source
     if isinstance(source, Exchange):
-        return source.body, source.reads, source
+        return Parts(source.body, source.reads, source)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), None, None
+        return Parts(bytes(source), None, None)
     items = list(source)
     if items and isinstance(items[0], Read):
         timed = [r for r in items if isinstance(r, Read)]
-        return b"".join(r.data for r in timed), timed, None
-    return b"".join(r for r in items if isinstance(r, (bytes, bytearray))), None, None
+        return Parts(b"".join(r.data for r in timed), timed, None)
+    return Parts(b"".join(r for r in items if isinstance(r, (bytes, bytearray))), None, None)
 
 
 class _HasOutcome(Protocol):
@@ -245,7 +261,7 @@ def assemble_with(
     if result is None:
         result = slow(body, reads)
     if exchange is not None:
-        note_transport(result.outcome, exchange)
+        note_transport(result.outcome, exchange, len(body))
     return result
 
 
@@ -259,8 +275,8 @@ def error_body_outcome(obj: dict[str, Any]) -> StreamOutcome:
     return StreamOutcome(streamed=False, error=err, problems=[problem])
 
 
-def note_transport(outcome: StreamOutcome, exchange: Exchange) -> None:
-    """Add a ``transport`` problem when the recorded exchange did not end complete."""
+def note_transport(outcome: StreamOutcome, exchange: Exchange, body_bytes: int) -> None:
+    """Add a ``transport`` problem (at the body's end) when the exchange did not end complete."""
     if exchange.outcome is ExchangeOutcome.COMPLETE:
         return
     detail = f": {exchange.error}" if exchange.error else ""
@@ -268,7 +284,7 @@ def note_transport(outcome: StreamOutcome, exchange: Exchange) -> None:
         Problem(
             kind="transport",
             message=f"the recorded exchange ended with {exchange.outcome.value}{detail}",
-            offset=len(exchange.body),
+            offset=body_bytes,
             t_ns=exchange.end_ns or None,
         )
     )

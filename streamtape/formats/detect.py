@@ -63,9 +63,14 @@ def format_of_bytes(body: bytes) -> str | None:
     return min(found)[1]  # the earliest sign wins: the first event's own
 
 
+def format_of(url: str | None, body: bytes) -> str | None:
+    """The format a request path says (when there is one), else the one the body shows."""
+    by_path = format_of_path(url) if url is not None else None
+    return by_path if by_path is not None else format_of_bytes(body)
+
+
 def detect(source: Exchange | bytes) -> str | None:
     """The stream format of an exchange (by its path, then its body) or of body bytes."""
     if isinstance(source, Exchange):
-        by_path = format_of_path(source.request.url)
-        return by_path if by_path is not None else format_of_bytes(source.body)
-    return format_of_bytes(bytes(source))
+        return format_of(source.request.url, source.body)
+    return format_of(None, bytes(source))
