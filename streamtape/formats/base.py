@@ -110,6 +110,9 @@ class StreamOutcome(msgspec.Struct, kw_only=True):
         )
 
 
+TRUNCATED_EVENT = "the stream ended inside this event (no blank line after it)"
+
+
 class ProblemLog:
     """What every assembler has: an ``outcome`` and a way to note a problem in it."""
 
@@ -127,6 +130,10 @@ class ProblemLog:
         self.outcome.problems.append(
             Problem(kind=kind, message=message, event_index=event_index, offset=offset, t_ns=t_ns)
         )
+
+    def note_truncated(self, index: int | None, offset: int | None, t_ns: int | None) -> None:
+        """The stream ended inside event ``index`` (no blank line came after it)."""
+        self.note("truncated_tail", TRUNCATED_EVENT, index, offset, t_ns)
 
 
 SSE_WINDOW = 1 << 20

@@ -44,7 +44,7 @@ from streamtape.formats.anthropic_messages.wire import (
     ThinkingDelta,
     decode_event_lenient,
 )
-from streamtape.formats.base import ProblemLog, StreamOutcome, copy_json, same
+from streamtape.formats.base import TRUNCATED_EVENT, ProblemLog, StreamOutcome, copy_json, same
 
 __all__ = ["MessagesAssembler"]
 
@@ -114,8 +114,7 @@ class MessagesAssembler(ProblemLog):
         out.events += 1
         self._where = (offset, t_ns)
         if not complete:
-            msg = "the stream ended inside this event (no blank line after it)"
-            self._note_here("truncated_tail", msg, index)
+            self._note_here("truncated_tail", TRUNCATED_EVENT, index)
         if not data or data.isspace() or data.startswith(b"[DONE]"):
             return  # empty data (the SDK skips it) and a gateway's [DONE] mean nothing here
         name = event if event and event != "message" else None

@@ -136,13 +136,7 @@ class Assembler(ProblemLog):
             out.done = True
             return
         if not complete:
-            self.note(
-                "truncated_tail",
-                "the stream ended inside this event (no blank line after it)",
-                index,
-                offset,
-                t_ns,
-            )
+            self.note_truncated(index, offset, t_ns)
         if event == "error":
             try:
                 err: Any = msgspec.json.decode(data)

@@ -190,13 +190,7 @@ class ResponsesAssembler(ProblemLog):
         if data.startswith(b"[DONE]"):
             return  # some gateways append it after the terminal event; it adds nothing
         if not complete:
-            self.note(
-                "truncated_tail",
-                "the stream ended inside this event (no blank line after it)",
-                index,
-                offset,
-                t_ns,
-            )
+            self.note_truncated(index, offset, t_ns)
         self.feed(data, event_index=index, offset=offset, t_ns=t_ns, event_name=event)
 
     # ----------------------------------------------------------------- applying
