@@ -161,6 +161,30 @@ def test_entries_summarise_without_decoding(tmp_path: pathlib.Path) -> None:
     assert cassette.header.format_version == FORMAT_VERSION
 
 
+def test_requests_at_reads_only_the_requests_in_the_order_asked(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "r.tape"
+    exs = [make_exchange(i, 300) for i in range(5)]
+    write_cassette(path, exs)
+    cassette = Cassette.open(path)
+    offsets = [e.offset for e in cassette.entries()]
+    order = [3, 0, 4, 3]
+    assert cassette.requests_at(offsets[i] for i in order) == [exs[i].request for i in order]
+    with pytest.raises(CassetteError, match="at byte 1"):  # not where a record starts
+        cassette.requests_at([1])
+
+
+def test_requests_at_checks_the_record_like_a_whole_decode(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "c.tape"
+    write_cassette(path, [make_exchange(0, 300), make_exchange(1, 300)])
+    cassette = Cassette.open(path)
+    last = list(cassette.entries())[-1]
+    data = bytearray(path.read_bytes())
+    data[last.offset + last.record_bytes - 6] ^= 0xFF  # inside the last data frame
+    path.write_bytes(bytes(data))
+    with pytest.raises(CassetteCorruptError, match="checksum"):
+        cassette.requests_at([last.offset])
+
+
 def test_file_is_plain_zstd_frames_per_the_documented_layout(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "z.tape"
     write_cassette(path, [small_exchange(i) for i in range(3)])

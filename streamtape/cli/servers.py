@@ -7,6 +7,7 @@ the cassette and say what was written. A second signal stops at once.
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from collections.abc import Callable
@@ -53,6 +54,18 @@ def _listen(listen: str | None) -> tuple[str, int]:
     return host, port
 
 
+def settle_heap() -> None:
+    """Move everything alive at start-up out of the collector's sight (``gc.freeze``).
+
+    Why: a server process holds tens of thousands of long-lived objects (modules,
+    the recordings' index); a full collection walking them all stalls every open
+    stream for tens of milliseconds. Frozen, the collector walks only what requests
+    create.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _run(server: LoopbackServer, banner: Callable[[], str], stopping: Callable[[], str]) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully (a second signal: at once)."""
     stop = threading.Event()
@@ -72,6 +85,7 @@ def _run(server: LoopbackServer, banner: Callable[[], str], stopping: Callable[[
             ) from exc
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
+        settle_heap()
         click.echo(banner(), err=True)
         stop.wait()
         click.echo(stopping(), err=True)

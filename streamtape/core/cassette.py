@@ -68,9 +68,9 @@ import os
 import pathlib
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeVar
 
 import msgspec
 
@@ -85,14 +85,18 @@ from streamtape.core._codec import (
     Entry,
     ExchangeIndex,
     decode_exchange,
+    decode_request,
 )
 from streamtape.core._scan import Damage, Scan, TailReport
 from streamtape.core.cassette_paths import access_error
-from streamtape.core.exchange import Exchange
+from streamtape.core.exchange import Exchange, RecordedRequest
 from streamtape.errors import (
     CassetteCorruptError,
     CassetteError,
 )
+
+_R = TypeVar("_R")
+_Decode = Callable[[str, int, ExchangeIndex, bytes], _R]
 
 try:  # POSIX only: advisory locks keep concurrent processes from interleaving a repair.
     import fcntl as _fcntl
@@ -283,15 +287,30 @@ class Cassette:
     def get(self, where: Entry | int) -> Exchange:
         """The exchange whose record starts at an entry's offset (random access for ``show``)."""
         offset = where.offset if isinstance(where, Entry) else where
+        with self._reader() as f:
+            return self._record_at(f, offset, decode_exchange)
+
+    def requests_at(self, offsets: Iterable[int]) -> list[RecordedRequest]:
+        """The requests of the records at ``offsets``, read with one open and no bodies built.
+
+        Why: a replay server matches on requests only, and loads them for thousands of
+        records when a kind of request is first asked for.
+        """
+        with self._reader() as f:
+            return [self._record_at(f, offset, decode_request) for offset in offsets]
+
+    def _reader(self) -> BinaryIO:
         f = self._open_read()
         if f is None:
             raise CassetteError(f"{self.path}: no such cassette")
-        with f:
-            scan = Scan(f, str(self.path), start=offset)
-            for at, index, data in scan.records(with_data=True):
-                if isinstance(index, ExchangeIndex) and data is not None:
-                    return decode_exchange(str(self.path), at, index, data)
-                break
+        return f
+
+    def _record_at(self, f: BinaryIO, offset: int, decode: _Decode[_R]) -> _R:
+        path = str(self.path)
+        for at, index, data in Scan(f, path, start=offset).records(with_data=True):
+            if isinstance(index, ExchangeIndex) and data is not None:
+                return decode(path, at, index, data)
+            break
         raise CassetteError(f"{self.path}: no complete exchange record at byte {offset}")
 
     # -- writing ---------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class _Slot:
     cassette: Cassette | None
     offset: int = 0
     exchange: Exchange | None = None
+    status: int = 0
 
     def load(self) -> Exchange:
         if self.exchange is not None:
@@ -79,6 +80,24 @@ class _Group:
     matcher: Matcher | None = None
     by_stub: dict[int, _Slot] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _stubs(slots: list[_Slot]) -> list[Exchange]:
+    """Each slot's exchange without its reads: requests read with one open per cassette."""
+    on_disk: dict[Cassette, list[_Slot]] = {}
+    for slot in slots:
+        if slot.exchange is None and slot.cassette is not None:
+            on_disk.setdefault(slot.cassette, []).append(slot)
+    requests: dict[_Slot, RecordedRequest] = {}
+    for cassette, group in on_disk.items():
+        found = cassette.requests_at(slot.offset for slot in group)
+        requests.update(zip(group, found, strict=True))
+    return [
+        msgspec.structs.replace(slot.exchange, reads=[])
+        if slot.exchange is not None
+        else Exchange(request=requests[slot], status=slot.status)
+        for slot in slots
+    ]
 
 
 class Library:
@@ -107,7 +126,7 @@ class Library:
             cassette = Cassette.open(path)
             for entry in cassette.entries():
                 self._group(self.group_key(entry.method, entry.url)).slots.append(
-                    _Slot(cassette, entry.offset)
+                    _Slot(cassette, entry.offset, status=entry.status)
                 )
                 self.count += 1
             if cassette.tail is not None:
@@ -131,14 +150,12 @@ class Library:
             return group
 
     def _matcher(self, group: _Group) -> Matcher:
-        """The group's matcher, decoding its records the first time (requests kept only)."""
+        """The group's matcher, decoding its records the first time (requests only)."""
         with group.lock:
             if group.matcher is None:
-                stubs: list[Exchange] = []
-                for slot in group.slots:
-                    stub = msgspec.structs.replace(slot.load(), reads=[])
+                stubs = _stubs(group.slots)
+                for slot, stub in zip(group.slots, stubs, strict=True):
                     group.by_stub[id(stub)] = slot
-                    stubs.append(stub)
                 group.matcher = Matcher(stubs, **self.match_options)
             return group.matcher
 
