@@ -136,6 +136,9 @@ class _Connection(asyncio.Protocol):
         self._rest = b""
         self._parts: list[bytes] = []
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._waiting: tuple[float, str] | None = None
         self._steps: dict[int, Callable[[bytes, int], int]] = {
             _HEAD: self._parse_head,
             _LENGTH: self._parse_length,
@@ -163,25 +166,43 @@ class _Connection(asyncio.Protocol):
         self.transport.write(payload)
 
     async def wait(self, timeout: float | None, what: str) -> None:
-        """Wait for the next read (or the end): one future, one timer."""
+        """Wait for the next read (or the end): one future; the timer is rarely re-armed.
+
+        Each wait only moves a deadline; the connection's one timer, when it fires,
+        re-arms itself for the deadline unless a wait has outlived it. That saves
+        scheduling and cancelling a timer on every read.
+        """
         waiter = self.loop.create_future()
         self._waiter = waiter
-        timer = None
         if timeout is not None:
-            timer = self.loop.call_later(timeout, self._expire, waiter, timeout, what)
+            deadline = self.loop.time() + timeout
+            self._deadline, self._waiting = deadline, (timeout, what)
+            timer = self._timer
+            if timer is None or timer.when() > deadline:
+                self._arm(deadline)
+        else:
+            self._waiting = None
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
 
-    def _expire(self, waiter: asyncio.Future[None], timeout: float, what: str) -> None:
-        if not waiter.done():
-            message = (
-                f"upstream {self.name} sent nothing for {timeout:g} s while we waited for {what}"
-            )
-            waiter.set_exception(httpx.ReadTimeout(message))
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done() or self._waiting is None:
+            return  # no wait in progress: the next one arms the timer again
+        if self.loop.time() < self._deadline:
+            self._arm(self._deadline)
+            return
+        timeout, what = self._waiting
+        message = f"upstream {self.name} sent nothing for {timeout:g} s while we waited for {what}"
+        waiter.set_exception(httpx.ReadTimeout(message))
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -231,6 +252,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._on_lost(self)
         if self.state == _UNTIL_CLOSE:
             self.state = _DONE
