@@ -240,7 +240,7 @@ class ReplayRun:
     wall_s: float
     exact: int
     streams: int
-    cold_ms: float = math.nan
+    cold_ms: float
 
 
 def warm_up(url: str) -> float:
@@ -294,6 +294,7 @@ def replay_figures(
     expected: list[list[tuple[int, bytes]]],
     cpu: float,
     wall: float,
+    cold_ms: float,
 ) -> ReplayRun:
     """Pacing error per read: arrival (from the request) minus the recorded offset."""
     errors: list[float] = []
@@ -308,7 +309,7 @@ def replay_figures(
             errors.append(ms(at - stream.sent_ns - t_ns))
         for i in range(1, len(got)):
             gaps.append(ms((got[i][0] - got[0][0]) - (reads[i][0] - reads[0][0])))
-    return ReplayRun(name, errors, gaps, cpu, wall, exact, len(streams))
+    return ReplayRun(name, errors, gaps, cpu, wall, exact, len(streams), cold_ms)
 
 
 def run_replay_phase(
@@ -336,10 +337,14 @@ def run_replay_phase(
     streams = asyncio.run(fetch_all(ours.url, bodies))
     runs.append(
         replay_figures(
-            "streamtape", streams, expected, ours.cpu_s() - cpu0, time.perf_counter() - t0
+            "streamtape",
+            streams,
+            expected,
+            ours.cpu_s() - cpu0,
+            time.perf_counter() - t0,
+            cold_ms,
         )
     )
-    runs[-1].cold_ms = cold_ms
     ours.stop()
     if reel is not None and jsonl is not None:
         reel_expected = reel_reads(jsonl, bodies, by_body)
@@ -349,10 +354,14 @@ def run_replay_phase(
         streams = asyncio.run(fetch_all(peer.url, bodies))
         runs.append(
             replay_figures(
-                "reel-vcr", streams, reel_expected, peer.cpu_s() - cpu0, time.perf_counter() - t0
+                "reel-vcr",
+                streams,
+                reel_expected,
+                peer.cpu_s() - cpu0,
+                time.perf_counter() - t0,
+                cold_ms,
             )
         )
-        runs[-1].cold_ms = cold_ms
         peer.stop()
     return runs, tape
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 import time
 import zlib
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 import msgspec
 import zstandard
@@ -146,6 +147,8 @@ EXCHANGE_DECODER = msgspec.msgpack.Decoder(DiskExchange)
 REQUEST_DECODER = msgspec.msgpack.Decoder(DiskRequest)
 HEADER_DECODER = msgspec.msgpack.Decoder(CassetteHeader)
 
+_T = TypeVar("_T")
+
 DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError)
 
 
@@ -185,6 +188,13 @@ def to_disk(ex: Exchange) -> DiskExchange:
     )
 
 
+def request_of(d: DiskRequest | DiskExchange) -> RecordedRequest:
+    """The request fields of a stored record, as a ``RecordedRequest``."""
+    return RecordedRequest(
+        method=d.method, url=d.url, headers=d.request_headers, body=d.request_body
+    )
+
+
 def from_disk(d: DiskExchange) -> Exchange:
     """Rebuild the in-memory Exchange; raises ValueError if sizes and body disagree."""
     if len(d.read_gaps) != len(d.read_sizes) or sum(d.read_sizes) != len(d.body):
@@ -200,9 +210,7 @@ def from_disk(d: DiskExchange) -> Exchange:
         reads.append(Read(t, body[pos : pos + size]))
         pos += size
     return Exchange(
-        request=RecordedRequest(
-            method=d.method, url=d.url, headers=d.request_headers, body=d.request_body
-        ),
+        request=request_of(d),
         status=d.status,
         response_headers=d.response_headers,
         reads=reads,
@@ -315,19 +323,19 @@ def _decompress_stream(data: bytes, ulen: int) -> bytes:
 
 def decode_request(path: str, at: int, index: ExchangeIndex, data: bytes) -> RecordedRequest:
     """Only the request of an exchange record (its checksum and size checked as for all)."""
-    raw = decompress(path, at, index.raw_bytes, data)
-    try:
-        d = REQUEST_DECODER.decode(raw)
-    except DECODE_ERRORS as e:
-        raise CassetteCorruptError(path, at, f"exchange record does not decode: {e}") from None
-    return RecordedRequest(
-        method=d.method, url=d.url, headers=d.request_headers, body=d.request_body
-    )
+    return _decoded(path, at, index, data, lambda raw: request_of(REQUEST_DECODER.decode(raw)))
 
 
 def decode_exchange(path: str, at: int, index: ExchangeIndex, data: bytes) -> Exchange:
+    return _decoded(path, at, index, data, lambda raw: from_disk(EXCHANGE_DECODER.decode(raw)))
+
+
+def _decoded(
+    path: str, at: int, index: ExchangeIndex, data: bytes, build: Callable[[bytes], _T]
+) -> _T:
+    """``build`` applied to the record's msgpack; any way it fails is a corrupt record."""
     raw = decompress(path, at, index.raw_bytes, data)
     try:
-        return from_disk(EXCHANGE_DECODER.decode(raw))
+        return build(raw)
     except DECODE_ERRORS as e:
         raise CassetteCorruptError(path, at, f"exchange record does not decode: {e}") from None

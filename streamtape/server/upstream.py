@@ -332,13 +332,17 @@ class _Connection(asyncio.Protocol):
             self.keep_alive = False
             self.state = _UNTIL_CLOSE
 
-    def _parse_length(self, data: bytes, pos: int) -> int:
+    def _take(self, data: bytes, pos: int, then: int) -> int:
+        """Keep up to ``_remaining`` body bytes; once all are in, the parser goes to ``then``."""
         take = min(self._remaining, len(data) - pos)
         self._parts.append(data[pos : pos + take])
         self._remaining -= take
         if not self._remaining:
-            self.state = _DONE
+            self.state = then
         return pos + take
+
+    def _parse_length(self, data: bytes, pos: int) -> int:
+        return self._take(data, pos, _DONE)
 
     def _parse_chunk_size(self, data: bytes, pos: int) -> int:
         end = data.find(b"\r\n", pos)
@@ -350,12 +354,7 @@ class _Connection(asyncio.Protocol):
         return end + 2
 
     def _parse_chunk_data(self, data: bytes, pos: int) -> int:
-        take = min(self._remaining, len(data) - pos)
-        self._parts.append(data[pos : pos + take])
-        self._remaining -= take
-        if not self._remaining:
-            self.state = _CHUNK_END
-        return pos + take
+        return self._take(data, pos, _CHUNK_END)
 
     def _parse_chunk_end(self, data: bytes, pos: int) -> int:
         if len(data) - pos < 2:
