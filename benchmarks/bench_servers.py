@@ -312,6 +312,17 @@ def replay_figures(
     return ReplayRun(name, errors, gaps, cpu, wall, exact, len(streams), cold_ms)
 
 
+def measure_replay(
+    name: str, proc: Proc, bodies: list[bytes], expected: list[list[tuple[int, bytes]]]
+) -> ReplayRun:
+    """A cold warm-up miss, then every stream at once: the figures of one replay server."""
+    cold_ms = warm_up(proc.url)
+    cpu0, t0 = proc.cpu_s(), time.perf_counter()
+    streams = asyncio.run(fetch_all(proc.url, bodies))
+    wall = time.perf_counter() - t0
+    return replay_figures(name, streams, expected, proc.cpu_s() - cpu0, wall, cold_ms)
+
+
 def run_replay_phase(
     args: argparse.Namespace, work: Path, reel: str | None, upstream: Proc
 ) -> tuple[list[ReplayRun], Path]:
@@ -332,36 +343,12 @@ def run_replay_phase(
         ],
         r"on http://127\.0\.0\.1:(\d+)",
     )
-    cold_ms = warm_up(ours.url)
-    cpu0, t0 = ours.cpu_s(), time.perf_counter()
-    streams = asyncio.run(fetch_all(ours.url, bodies))
-    runs.append(
-        replay_figures(
-            "streamtape",
-            streams,
-            expected,
-            ours.cpu_s() - cpu0,
-            time.perf_counter() - t0,
-            cold_ms,
-        )
-    )
+    runs.append(measure_replay("streamtape", ours, bodies, expected))
     ours.stop()
     if reel is not None and jsonl is not None:
         reel_expected = reel_reads(jsonl, bodies, by_body)
         peer = ReelProc(reel, "replay", jsonl)
-        cold_ms = warm_up(peer.url)
-        cpu0, t0 = peer.cpu_s(), time.perf_counter()
-        streams = asyncio.run(fetch_all(peer.url, bodies))
-        runs.append(
-            replay_figures(
-                "reel-vcr",
-                streams,
-                reel_expected,
-                peer.cpu_s() - cpu0,
-                time.perf_counter() - t0,
-                cold_ms,
-            )
-        )
+        runs.append(measure_replay("reel-vcr", peer, bodies, reel_expected))
         peer.stop()
     return runs, tape
 
