@@ -29,6 +29,7 @@ from streamtape.server.run import (
     loopback_server,
     parse_listen,
 )
+from streamtape.simulator.fdtable import raise_descriptor_limit
 from streamtape.simulator.runner import LoopbackServer
 
 
@@ -76,6 +77,7 @@ def _run(server: LoopbackServer, banner: Callable[[], str], stopping: Callable[[
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    raise_descriptor_limit()
     try:
         try:
             server.start()

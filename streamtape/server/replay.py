@@ -51,6 +51,7 @@ from streamtape.server.errorshape import is_anthropic, send_error
 from streamtape.server.library import Library
 from streamtape.server.proxy import RecordingProxy
 from streamtape.server.scheduler import PacingScheduler
+from streamtape.simulator.arrival import received_ns
 from streamtape.simulator.runner import abort_response, drop_connection
 from streamtape.transport.faulting import FaultedAnswers, replay_schedule
 
@@ -167,13 +168,22 @@ class ReplayServer:
             scheduler = self._schedulers[loop] = PacingScheduler(self._clock)
         return scheduler
 
+    def _start_ns(self, scope: Scope) -> int:
+        """Where this answer's recorded offsets count from: when the request was read.
+
+        The runner's stamp is on ``perf_counter_ns``; a server clock of its own (a
+        test's) counts from the call instead.
+        """
+        stamp = received_ns(scope) if self._clock is time.perf_counter_ns else None
+        return self._clock() if stamp is None else stamp
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await lifespan(receive, send, self.proxy.aclose if self.proxy is not None else None)
             return
         if scope["type"] != "http":
             return
-        t0 = self._clock()
+        t0 = self._start_ns(scope)
         body = await read_body(receive)
         if body is None:
             return

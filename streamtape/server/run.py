@@ -68,7 +68,13 @@ def loopback_server(
         port=port,
         name=name,
         timeout_graceful_shutdown=grace,
-        options={"server_header": False, "date_header": False, "backlog": 4096, "lifespan": "on"},
+        options={
+            "server_header": False,
+            "date_header": False,
+            "backlog": 4096,
+            "lifespan": "on",
+            "http": "auto",
+        },
     )
 
 

@@ -24,6 +24,9 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from streamtape.simulator.arrival import stamped_protocol
+from streamtape.simulator.fdtable import reserve_descriptors
+
 _S = TypeVar("_S", bound="LoopbackServer")
 
 _ABORTED_TASKS: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
@@ -115,7 +118,8 @@ class LoopbackServer:
     ``on_stop(loop)`` is called from the stopping thread with the server's event loop,
     for the app to end its open streams before uvicorn waits for them.
     ``timeout_graceful_shutdown`` is how long ``stop()`` lets open responses finish
-    before uvicorn cancels them; ``options`` go to ``uvicorn.Config`` as they are.
+    before uvicorn cancels them; ``options`` go to ``uvicorn.Config`` as they are, except
+    that a named ``http`` protocol becomes its arrival-stamping twin (``arrival``).
     """
 
     def __init__(
@@ -162,6 +166,7 @@ class LoopbackServer:
         """Bind, start serving, and return once the server accepts connections."""
         if self._thread is not None:
             raise RuntimeError(f"{type(self).__name__} is already running")
+        reserve_descriptors()  # before there are connections to stall (fdtable)
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         settings: dict[str, Any] = {
@@ -176,6 +181,8 @@ class LoopbackServer:
             "timeout_graceful_shutdown": self.timeout_graceful_shutdown,
         }
         settings.update(self.options)
+        if isinstance(settings["http"], str):
+            settings["http"] = stamped_protocol(settings["http"])
         config = uvicorn.Config(self.app, **settings)
         server = _ReadyServer(config)
         self._server = server
