@@ -16,7 +16,8 @@ raw HTTP/1.1 and notes when each chunk of every chunked body arrives.
 2. Replay. M streams recorded through each proxy are replayed by that tool at the
    original pacing, M at once: client-side pacing error (arrival vs the recorded
    offset, counted from the request), CPU, and whether the replayed bytes equal the
-   recorded ones. Instant mode: MB/s served vs ``ReplayTransport`` in-process.
+   recorded ones. The bench's own upstream, pacing the same streams with asyncio.sleep,
+   is the floor beside them. Instant mode: MB/s served vs ``ReplayTransport`` in-process.
 3. Start-up on 10,000 exchanges: the replay server's index-only start vs decoding them.
 
 Targets: proxy adds <= 2 ms median TTFB and <= 1 ms p99 per read, loses nothing;
@@ -54,6 +55,7 @@ from streamtape.server.library import Library
 from streamtape.transport import ReplayTransport
 
 PAD = "x" * 60  # a read about the size of a chat.completion.chunk with one token
+FIRST_MS = 20.0  # the upstream's first read, before each stream's phase
 
 # --------------------------------------------------------------------------- the upstream
 
@@ -241,6 +243,7 @@ class ReplayRun:
     exact: int
     streams: int
     cold_ms: float
+    compares_bytes: bool = True
 
 
 def warm_up(url: str) -> float:
@@ -323,13 +326,37 @@ def measure_replay(
     return replay_figures(name, streams, expected, proc.cpu_s() - cpu0, wall, cold_ms)
 
 
+def upstream_schedule(bodies: list[bytes], reads: int, gap_ms: float) -> list[list[int]]:
+    """When the bench's upstream sends each read of each stream (ns from its request)."""
+    out = []
+    for body in bodies:
+        phase = zlib.crc32(body) % 1000 / 1000 * gap_ms
+        offsets = [int((FIRST_MS + phase + i * gap_ms) * 1e6) for i in range(reads)]
+        out.append(offsets + offsets[-1:])  # [DONE] follows the last read at once
+    return out
+
+
+def measure_floor(args: argparse.Namespace, upstream: Proc, bodies: list[bytes]) -> ReplayRun:
+    """The same client and streams against the bench's own paced upstream: the floor.
+
+    The upstream paces each stream to a fixed schedule with ``asyncio.sleep`` from the
+    app call and reads no cassette: its gap error (after the first read) is what the
+    machine and the client impose on any Python pacer here, and its error from the
+    request is what pacing from the app call costs.
+    """
+    schedule = upstream_schedule(bodies, args.reads, args.gap)
+    run = measure_replay("sleep pacer", upstream, bodies, [[(t, b"") for t in s] for s in schedule])
+    run.compares_bytes = False
+    return run
+
+
 def run_replay_phase(
     args: argparse.Namespace, work: Path, reel: str | None, upstream: Proc
 ) -> tuple[list[ReplayRun], Path]:
     bodies, tape, jsonl = record_for_replay(args, upstream, work, reel)
     by_body = {e.request.body: e for e in Cassette.open(tape)}
     expected = [[(r.t_ns, r.data) for r in by_body[b].reads] for b in bodies]
-    runs = []
+    runs = [measure_floor(args, upstream, bodies)]
     ours = Proc(
         [
             sys.executable,
@@ -390,21 +417,29 @@ def print_replay(runs: list[ReplayRun], streams: int) -> None:
     for r in runs:
         abs_err = [abs(e) for e in r.errors_ms]
         gap = [abs(e) for e in r.gap_errors_ms]
+        equal = f"{r.exact:>5}/{r.streams:<5}" if r.compares_bytes else f"{'-':>6}{'':5}"
+        cold = f"{r.cold_ms:8.1f}ms" if r.compares_bytes else f"{'-':>8}"
         print(
             f"{r.name:<11} {statistics.median(abs_err) if abs_err else math.nan:8.2f} "
             f"{pct(abs_err, 0.99):8.2f} {max(abs_err, default=math.nan):8.2f} "
             f"{pct(gap, 0.99):8.2f} "
-            f"{r.cpu_s / r.wall_s:5.2f}c {r.exact:>5}/{r.streams:<5} {r.cold_ms:8.1f}ms"
+            f"{r.cpu_s / r.wall_s:5.2f}c {equal} {cold}"
         )
     print(
         "  (ms; err = |arrival - recorded offset| from the request; gap = the same from the "
         "first read, which is how reel keeps time; cold miss = the unmatched warm-up request "
-        "sent first, which loads the recorded requests)"
+        "sent first, which loads the recorded requests; sleep pacer = the bench's own "
+        "upstream pacing the same streams with asyncio.sleep from the app call, no cassette: "
+        "its gap p99 is the floor this machine and client leave any Python pacer)"
     )
-    ours = runs[0]
+    floor, ours = runs[0], runs[1]
+    ours_p99 = pct([abs(e) for e in ours.errors_ms], 0.99)
+    floor_gap = pct([abs(e) for e in floor.gap_errors_ms], 0.99)
+    ours_gap = pct([abs(e) for e in ours.gap_errors_ms], 0.99)
     print(
-        f"  streamtape: pacing error p99 {pct([abs(e) for e in ours.errors_ms], 0.99):.2f} ms "
-        f"(target <= 2), CPU {ours.cpu_s / ours.wall_s:.2f} core (target <= 1)"
+        f"  streamtape: pacing error p99 {ours_p99:.2f} ms (target <= 2), gap p99 "
+        f"{ours_gap:.2f} ms = {ours_gap / floor_gap:.2f}x the floor's {floor_gap:.2f}, "
+        f"CPU {ours.cpu_s / ours.wall_s:.2f} core (target <= 1)"
     )
 
 
@@ -552,7 +587,8 @@ def main() -> None:
         f"{args.reads} reads {args.gap:g} ms apart per stream; reel-vcr: {reel or reel_note}"
     )
     upstream = Proc(
-        [sys.executable, __file__, "_upstream", str(args.reads), str(args.gap), "20"], r"^(\d+)$"
+        [sys.executable, __file__, "_upstream", str(args.reads), str(args.gap), str(FIRST_MS)],
+        r"^(\d+)$",
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -560,10 +596,10 @@ def main() -> None:
             print_proxy(run_proxy_phase(args, upstream, work, reel), reel_note)
             runs, _ = run_replay_phase(args, work, reel, upstream)
             print_replay(runs, args.replay_streams)
-            if len(runs) > 1:
+            if len(runs) > 2:
                 print(
                     f"  reel-vcr replayed bytes equal the recorded ones in "
-                    f"{runs[1].exact}/{runs[1].streams} streams "
+                    f"{runs[2].exact}/{runs[2].streams} streams "
                     "(it stores parsed events and re-serialises them)"
                 )
             run_instant(work, 5 if args.quick else 20, reel)

@@ -40,9 +40,9 @@ class _StampsArrival:
     scope: Any
     _accepted_ns: int | None = None
 
-    def connection_made(self, transport: Any) -> None:
-        self._accepted_ns = time.perf_counter_ns()
-        super().connection_made(transport)  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._accepted_ns = time.perf_counter_ns()  # built as the connection is accepted
+        super().__init__(*args, **kwargs)
 
     def data_received(self, data: bytes) -> None:
         received = time.perf_counter_ns()
