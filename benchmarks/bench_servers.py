@@ -106,6 +106,59 @@ def upstream_main(reads: int, gap_ms: float, first_ms: float) -> None:
         time.sleep(3600)
 
 
+# --------------------------------------------------------------------------- the floor relay
+
+
+class _Pipe(asyncio.Protocol):
+    """One side of a relayed connection: what it reads, the other side writes."""
+
+    def __init__(self, peer: _Pipe | None = None) -> None:
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.peer is not None:  # the upstream side: pass on what came before it
+            self.peer.peer = self
+            for data in self.peer.early:
+                transport.write(data)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+        else:
+            self.early.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+def relay_main(upstream_port: int) -> None:
+    """A bare TCP relay to the upstream: no HTTP, no recording, the least a proxy hop adds."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        connecting: set[asyncio.Task[Any]] = set()
+
+        def accepted() -> _Pipe:
+            client = _Pipe()
+            task = loop.create_task(
+                loop.create_connection(lambda: _Pipe(client), "127.0.0.1", upstream_port)
+            )
+            connecting.add(task)
+            task.add_done_callback(connecting.discard)
+            return client
+
+        server = await loop.create_server(accepted, "127.0.0.1", 0, backlog=4096)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -159,6 +212,9 @@ def run_proxy_phase(
     streams = asyncio.run(fetch_all(upstream.url, bodies))
     runs.append(proxy_figures("direct", streams, math.nan, time.perf_counter() - started))
     direct_bodies = [s.body for s in streams]
+    relay = Proc([sys.executable, __file__, "_relay", str(upstream.port)], r"^(\d+)$")
+    runs.append(measure_proxy("tcp relay", relay, bodies))
+    relay.stop()
 
     tape = work / "proxy.tape"
     ours = Proc(
@@ -221,13 +277,19 @@ def print_proxy(runs: list[ProxyRun], reel_note: str) -> None:
             f"{r.name:<11} {ttfb:9.2f} {added:>7} {p50:9.2f} {p99:9.2f} {added99:>9} "
             f"{r.complete:>4}/{r.streams:<4} {cpu:>6}  {r.recorded}"
         )
-    print(f"  (ms; read latency = arrival minus the upstream's send stamp; direct p50 {d_med:.2f})")
-    for r in runs[1:]:
+    print(
+        f"  (ms; read latency = arrival minus the upstream's send stamp; direct p50 {d_med:.2f}; "
+        "tcp relay = a bare asyncio byte pipe with no HTTP and no recording: the floor a "
+        "proxy process adds on this machine)"
+    )
+    floor_p99 = pct(runs[1].read_ms, 0.99) - d_p99
+    for r in runs[2:]:
         added_ttfb = statistics.median(r.ttfb_ms) - d_ttfb
         added_p99 = pct(r.read_ms, 0.99) - d_p99
         print(
             f"  {r.name}: added TTFB {added_ttfb:+.2f} ms (target <= 2), added p99 per read "
-            f"{added_p99:+.2f} ms (target <= 1), {r.complete}/{r.streams} complete"
+            f"{added_p99:+.2f} ms (target <= 1; the floor adds {floor_p99:+.2f}), "
+            f"{r.complete}/{r.streams} complete"
         )
     if reel_note:
         print(f"  reel-vcr: {reel_note}")
@@ -612,5 +674,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_upstream":
         upstream_main(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_relay":
+        relay_main(int(sys.argv[2]))
     else:
         main()
