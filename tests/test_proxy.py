@@ -252,3 +252,33 @@ def test_an_upstream_that_stalls_past_the_timeout_is_recorded_as_a_timeout(
     running.app.close()
     assert exchange.outcome is Outcome.TIMEOUT and "ReadTimeout" in (exchange.error or "")
     assert exchange.body == upstream.reads[0]
+
+
+def test_a_response_ends_only_once_its_exchange_is_in_the_cassette(proxy: Proxy) -> None:
+    # The record is written off the loop; the client's last chunk waits for it.
+    with httpx.Client(base_url=proxy.server.base_url) as client:
+        for n in range(1, 4):
+            client.post("/chat/completions", json=CHAT, headers={"authorization": f"Bearer {KEY}"})
+            assert len(Cassette.open(proxy.tape).exchanges()) == n
+
+
+def test_a_failed_write_is_reported_and_the_next_exchanges_still_recorded(
+    upstream: UpstreamServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    errors: list[Exception] = []
+    written: list[Exchange] = []
+    app = RecordingProxy(
+        upstream.url, folder / "p.tape", on_exchange=written.append, on_error=errors.append
+    )
+    auth = {"authorization": f"Bearer {KEY}"}
+    with loopback_server(app) as server, httpx.Client(base_url=server.base_url) as client:
+        folder.rmdir()  # the cassette's folder went away before the first write
+        first = client.post("/chat/completions", json=CHAT, headers=auth)
+        assert first.status_code == 200  # the client still got its whole answer
+        folder.mkdir()
+        client.post("/chat/completions", json=CHAT, headers=auth)
+    app.close()
+    assert len(errors) == 1 and "the folder does not exist" in str(errors[0])
+    assert len(written) == 1 and len(Cassette.open(folder / "p.tape").exchanges()) == 1

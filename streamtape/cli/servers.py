@@ -123,7 +123,16 @@ def record(
     def log(exchange: Exchange) -> None:
         click.echo(exchange_line(exchange), err=True)
 
-    proxy = RecordingProxy(upstream, cassette, timeout=timeout, on_exchange=None if quiet else log)
+    def failed(exc: Exception) -> None:
+        click.secho(f"error: an exchange was not recorded: {exc}", fg="red", err=True)
+
+    proxy = RecordingProxy(
+        upstream,
+        cassette,
+        timeout=timeout,
+        on_exchange=None if quiet else log,
+        on_error=failed,
+    )
     server = loopback_server(proxy, host, port, grace, name="streamtape-proxy")
     try:
         _run(

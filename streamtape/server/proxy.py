@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterable, Callable
 from typing import Any, cast
 
 import httpx
 
-from streamtape.core.exchange import Exchange, Outcome
+from streamtape.core.exchange import Exchange, Outcome, first_header
 from streamtape.errors import ServerConfigError
 from streamtape.server.asgi import (
     Receive,
@@ -42,6 +43,7 @@ from streamtape.server.asgi import (
 )
 from streamtape.server.errorshape import send_error
 from streamtape.server.upstream import UpstreamTransport
+from streamtape.server.writer import ExchangeWriter
 from streamtape.simulator.runner import abort_response
 from streamtape.transport._common import CassetteLike
 from streamtape.transport.httpcompat import raw_headers, timeout_errors, transport_errors
@@ -80,9 +82,7 @@ class _ProxyRecorder(AsyncRecordingTransport):
         return recording
 
     def _write(self, exchange: Exchange) -> None:
-        redacted = self.redactor.apply(exchange)
-        self.cassette.append(redacted)
-        self._proxy._written(redacted)
+        self._proxy.writer.submit(exchange)  # redacted there, before it is encoded
 
 
 class _Call:
@@ -110,7 +110,9 @@ class RecordingProxy:
     ``upstream`` is a base URL (``https://api.openai.com``; a path prefix is kept).
     ``redact`` is the transports' redaction; ``timeout`` (seconds) bounds each wait for
     the upstream (connect, and every read); ``on_exchange`` is called with each written
-    (redacted) exchange. ``transport`` replaces the HTTP transport that talks upstream.
+    (redacted) exchange, ``on_error`` with each failed write (default: logged on the
+    ``streamtape`` logger); both run on the writer thread. ``transport`` replaces the
+    HTTP transport that talks upstream.
     """
 
     def __init__(
@@ -121,11 +123,13 @@ class RecordingProxy:
         redact: object = None,
         timeout: float | None = 600.0,
         on_exchange: Callable[[Exchange], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
         transport: Any = None,
     ) -> None:
         self.upstream = upstream_url(upstream)
         self.timeout = httpx.Timeout(timeout).as_dict()
         self.on_exchange = on_exchange
+        self.writer = ExchangeWriter(self._store, on_error or _log_write_error)
         self._open: dict[httpx.Request, Recording] = {}
         self.written = 0
         inner = transport or UpstreamTransport()
@@ -137,10 +141,13 @@ class RecordingProxy:
         """Exchanges in flight (not written yet)."""
         return len(self._open)
 
-    def _written(self, exchange: Exchange) -> None:
+    def _store(self, exchange: Exchange) -> None:
+        """Redact, then append (on the writer thread): secrets never reach the encoder."""
+        redacted = self.recorder.redactor.apply(exchange)
+        self.cassette.append(redacted)
         self.written += 1
         if self.on_exchange is not None:
-            self.on_exchange(exchange)
+            self.on_exchange(redacted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -194,6 +201,7 @@ class RecordingProxy:
             message = (
                 f"streamtape proxy: upstream {self.upstream} failed: {type(exc).__name__}: {exc}"
             )
+            await self.writer.written()
             await send_error(send, target(scope), scope_headers(scope), status, message, code)
             return
         headers = end_to_end(raw_headers(response.headers))
@@ -206,18 +214,52 @@ class RecordingProxy:
         )
         stream = cast(AsyncIterable[bytes], response.stream)
         try:
-            async for chunk in stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            last = await self._relay(stream, _length(headers), send)
         except transport_errors():  # recorded by the stream; the client sees the cut too
+            await self.writer.written()
             abort_response()
             return
         call.over = True
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self.writer.written()  # the client that has it all finds it recorded
+        await send({"type": "http.response.body", "body": last, "more_body": False})
+
+    @staticmethod
+    async def _relay(stream: AsyncIterable[bytes], length: int | None, send: Send) -> bytes:
+        """Pass each read on as it comes, except the one that completes a sized body.
+
+        That one is returned unsent: a client reading ``content-length`` bytes has the
+        whole answer with it, so it goes out once the exchange is recorded. Every other
+        read (all of a stream's) goes at once.
+        """
+        left = length
+        held: list[bytes] = []
+        async for chunk in stream:
+            if held:  # the upstream sent past its content-length: pass that on too
+                await send({"type": "http.response.body", "body": held.pop(), "more_body": True})
+            if left is not None:
+                left -= len(chunk)
+                if left <= 0:
+                    held.append(chunk)
+                    continue
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        return held[0] if held else b""
 
     async def aclose(self) -> None:
-        """Close the upstream connections (on the loop that opened them)."""
+        """Close the upstream connections (on the loop that opened them), write what is left."""
         await self.recorder.aclose()
+        await asyncio.to_thread(self.writer.close)
 
     def close(self) -> None:
-        """Close the cassette; a later recording reopens it."""
+        """Write what is left and close the cassette; a later recording reopens it."""
+        self.writer.close()
         self.cassette.close()
+
+
+def _length(headers: list[tuple[str, str]]) -> int | None:
+    """The body size the upstream declared, if it declared one."""
+    value = first_header(headers, "content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _log_write_error(exc: Exception) -> None:
+    logging.getLogger("streamtape").error("streamtape proxy: an exchange was not recorded: %s", exc)

@@ -374,4 +374,4 @@ class ReplayServer:
     def close(self) -> None:
         """Close the cassette it records into (a later recording reopens it)."""
         if self.proxy is not None:
-            self.proxy.cassette.close()
+            self.proxy.close()
