@@ -16,8 +16,9 @@ raw HTTP/1.1 and notes when each chunk of every chunked body arrives.
 2. Replay. M streams recorded through each proxy are replayed by that tool at the
    original pacing, M at once: client-side pacing error (arrival vs the recorded
    offset, counted from the request), CPU, and whether the replayed bytes equal the
-   recorded ones. The bench's own upstream, pacing the same streams with asyncio.sleep,
-   is the floor beside them. Instant mode: MB/s served vs ``ReplayTransport`` in-process.
+   recorded ones. A bare pacer (the recordings in memory, a loop timer per read, no
+   HTTP parsing) is the floor beside them. Instant mode: MB/s served vs
+   ``ReplayTransport`` in-process.
 3. Start-up on 10,000 exchanges: the replay server's index-only start vs decoding them.
 
 Targets: proxy adds <= 2 ms median TTFB and <= 1 ms p99 per read, loses nothing;
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -305,7 +307,6 @@ class ReplayRun:
     exact: int
     streams: int
     cold_ms: float
-    compares_bytes: bool = True
 
 
 def warm_up(url: str) -> float:
@@ -378,38 +379,78 @@ def replay_figures(
 
 
 def measure_replay(
-    name: str, proc: Proc, bodies: list[bytes], expected: list[list[tuple[int, bytes]]]
+    name: str,
+    proc: Proc,
+    bodies: list[bytes],
+    expected: list[list[tuple[int, bytes]]],
+    warm: bool = True,
 ) -> ReplayRun:
     """A cold warm-up miss, then every stream at once: the figures of one replay server."""
-    cold_ms = warm_up(proc.url)
+    cold_ms = warm_up(proc.url) if warm else math.nan
     cpu0, t0 = proc.cpu_s(), time.perf_counter()
     streams = asyncio.run(fetch_all(proc.url, bodies))
     wall = time.perf_counter() - t0
     return replay_figures(name, streams, expected, proc.cpu_s() - cpu0, wall, cold_ms)
 
 
-def upstream_schedule(bodies: list[bytes], reads: int, gap_ms: float) -> list[list[int]]:
-    """When the bench's upstream sends each read of each stream (ns from its request)."""
-    out = []
-    for body in bodies:
-        phase = zlib.crc32(body) % 1000 / 1000 * gap_ms
-        offsets = [int((FIRST_MS + phase + i * gap_ms) * 1e6) for i in range(reads)]
-        out.append(offsets + offsets[-1:])  # [DONE] follows the last read at once
-    return out
+class _Pacer(asyncio.Protocol):
+    """One connection to the bare pacer: finds its recording, writes each read on time."""
+
+    def __init__(self, answers: dict[bytes, Exchange]) -> None:
+        self.answers = answers
+        self.t0 = time.perf_counter_ns()  # the accept, as the replay server counts from
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        head, sep, body = self.buf.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]) if sep else -1
+        if len(body) < length or length < 0:
+            return
+        exchange = self.answers[body[:length]]
+        loop = asyncio.get_running_loop()
+        base = loop.time() - (time.perf_counter_ns() - self.t0) / 1e9
+        self.transport.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for read in exchange.reads:
+            frame = b"%x\r\n%s\r\n" % (len(read.data), read.data)
+            loop.call_at(base + read.t_ns / 1e9, self.transport.write, frame)
+        loop.call_at(base + exchange.end_ns / 1e9, self.transport.write, b"0\r\n\r\n")
 
 
-def measure_floor(args: argparse.Namespace, upstream: Proc, bodies: list[bytes]) -> ReplayRun:
-    """The same client and streams against the bench's own paced upstream: the floor.
+def pacer_main(tape: str) -> None:
+    """A bare pacer over ``tape`` (decoded into memory): no HTTP parsing, a timer per read.
 
-    The upstream paces each stream to a fixed schedule with ``asyncio.sleep`` from the
-    app call and reads no cassette: its gap error (after the first read) is what the
-    machine and the client impose on any Python pacer here, and its error from the
-    request is what pacing from the app call costs.
+    Its collector is off: a floor has no pauses of its own.
     """
-    schedule = upstream_schedule(bodies, args.reads, args.gap)
-    run = measure_replay("sleep pacer", upstream, bodies, [[(t, b"") for t in s] for s in schedule])
-    run.compares_bytes = False
-    return run
+    answers = {e.request.body: e for e in Cassette.open(tape)}
+    gc.disable()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _Pacer(answers), "127.0.0.1", 0, backlog=4096)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def measure_floor(
+    tape: Path, bodies: list[bytes], expected: list[list[tuple[int, bytes]]]
+) -> ReplayRun:
+    """The same client and streams against the bare pacer: the floor for any Python pacer.
+
+    It holds every recording decoded in memory, parses nothing but the request body,
+    counts from the accept and writes each read from its own loop timer: its error is
+    what this machine, the client and asyncio's timers leave.
+    """
+    pacer = Proc([sys.executable, __file__, "_pacer", str(tape)], r"^(\d+)$")
+    try:
+        return measure_replay("bare pacer", pacer, bodies, expected, warm=False)
+    finally:
+        pacer.stop()
 
 
 def run_replay_phase(
@@ -418,7 +459,7 @@ def run_replay_phase(
     bodies, tape, jsonl = record_for_replay(args, upstream, work, reel)
     by_body = {e.request.body: e for e in Cassette.open(tape)}
     expected = [[(r.t_ns, r.data) for r in by_body[b].reads] for b in bodies]
-    runs = [measure_floor(args, upstream, bodies)]
+    runs = [measure_floor(tape, bodies, expected)]
     ours = Proc(
         [
             sys.executable,
@@ -479,28 +520,26 @@ def print_replay(runs: list[ReplayRun], streams: int) -> None:
     for r in runs:
         abs_err = [abs(e) for e in r.errors_ms]
         gap = [abs(e) for e in r.gap_errors_ms]
-        equal = f"{r.exact:>5}/{r.streams:<5}" if r.compares_bytes else f"{'-':>6}{'':5}"
-        cold = f"{r.cold_ms:8.1f}ms" if r.compares_bytes else f"{'-':>8}"
+        cold = f"{'-':>8}  " if math.isnan(r.cold_ms) else f"{r.cold_ms:8.1f}ms"
         print(
             f"{r.name:<11} {statistics.median(abs_err) if abs_err else math.nan:8.2f} "
             f"{pct(abs_err, 0.99):8.2f} {max(abs_err, default=math.nan):8.2f} "
             f"{pct(gap, 0.99):8.2f} "
-            f"{r.cpu_s / r.wall_s:5.2f}c {equal} {cold}"
+            f"{r.cpu_s / r.wall_s:5.2f}c {r.exact:>5}/{r.streams:<5} {cold}"
         )
     print(
         "  (ms; err = |arrival - recorded offset| from the request; gap = the same from the "
         "first read, which is how reel keeps time; cold miss = the unmatched warm-up request "
-        "sent first, which loads the recorded requests; sleep pacer = the bench's own "
-        "upstream pacing the same streams with asyncio.sleep from the app call, no cassette: "
-        "its gap p99 is the floor this machine and client leave any Python pacer)"
+        "sent first, which loads the recorded requests; bare pacer = the same recordings "
+        "in memory, served with no HTTP parsing and a loop timer per read: the floor this "
+        "machine and client leave any Python pacer)"
     )
     floor, ours = runs[0], runs[1]
     ours_p99 = pct([abs(e) for e in ours.errors_ms], 0.99)
-    floor_gap = pct([abs(e) for e in floor.gap_errors_ms], 0.99)
-    ours_gap = pct([abs(e) for e in ours.gap_errors_ms], 0.99)
+    floor_p99 = pct([abs(e) for e in floor.errors_ms], 0.99)
     print(
-        f"  streamtape: pacing error p99 {ours_p99:.2f} ms (target <= 2), gap p99 "
-        f"{ours_gap:.2f} ms = {ours_gap / floor_gap:.2f}x the floor's {floor_gap:.2f}, "
+        f"  streamtape: pacing error p99 {ours_p99:.2f} ms (target <= 2; "
+        f"{ours_p99 / floor_p99:.2f}x the floor's {floor_p99:.2f}), "
         f"CPU {ours.cpu_s / ours.wall_s:.2f} core (target <= 1)"
     )
 
@@ -676,5 +715,7 @@ if __name__ == "__main__":
         upstream_main(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_relay":
         relay_main(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_pacer":
+        pacer_main(sys.argv[2])
     else:
         main()
