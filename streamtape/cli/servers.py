@@ -30,6 +30,7 @@ from streamtape.server.run import (
     parse_listen,
 )
 from streamtape.simulator.fdtable import raise_descriptor_limit
+from streamtape.simulator.idlegc import defer_young_collections
 from streamtape.simulator.runner import LoopbackServer
 
 
@@ -61,10 +62,11 @@ def settle_heap() -> None:
     Why: a server process holds tens of thousands of long-lived objects (modules,
     the recordings' index); a full collection walking them all stalls every open
     stream for tens of milliseconds. Frozen, the collector walks only what requests
-    create.
+    create, and the servers walk that when no request is in flight.
     """
     gc.collect()
     gc.freeze()
+    defer_young_collections()
 
 
 def _run(server: LoopbackServer, banner: Callable[[], str], stopping: Callable[[], str]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from streamtape.errors import ExposedServerWarning, ServerConfigError
 from streamtape.server.replay import ReplayServer
+from streamtape.simulator.idlegc import IdleCollector
 from streamtape.simulator.runner import LoopbackServer
 
 DEFAULT_HOST = "127.0.0.1"
@@ -61,9 +62,12 @@ def exposure_warning(host: str, port: int) -> str | None:
 def loopback_server(
     app: Any, host: str = DEFAULT_HOST, port: int = 0, grace: float = 1.0, name: str = "streamtape"
 ) -> LoopbackServer:
-    """A runner for one of our apps, with the recorded headers left to the app."""
+    """A runner for one of our apps, with the recorded headers left to the app.
+
+    The app collects its garbage between requests (``IdleCollector``).
+    """
     return LoopbackServer(
-        app,
+        IdleCollector(app),
         host=host,
         port=port,
         name=name,

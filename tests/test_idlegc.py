@@ -1,0 +1,110 @@
+"""The servers' collector: young garbage is collected when no request is in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from streamtape.simulator.idlegc import (
+    DEFERRED,
+    DUE_AFTER,
+    IdleCollector,
+    collect_due,
+    defer_young_collections,
+)
+from streamtape.simulator.runner import LoopbackServer
+
+
+class Cycle:
+    """An object that only the collector can free: it refers to itself."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+class GarbageApp:
+    """``/garbage`` leaves a cycle behind once a middle collection is due; ``/hold`` waits."""
+
+    def __init__(self) -> None:
+        self.freed = threading.Event()
+        self.release = threading.Event()
+        self.holding = threading.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/hold":
+            self.holding.set()
+            await asyncio.to_thread(self.release.wait, 10)
+        elif scope["path"] == "/garbage":
+            for _ in range(DUE_AFTER):  # the young collections a burst of streams runs
+                gc.collect(0)
+            weakref.finalize(Cycle(), self.freed.set)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+def no_automatic_collection() -> Iterator[None]:
+    """Only explicit collections run, so what frees the cycle is the middleware."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("no_automatic_collection")
+def test_garbage_is_collected_once_the_last_request_ends() -> None:
+    app = GarbageApp()
+    with LoopbackServer(IdleCollector(app)) as server:
+        assert httpx.get(f"{server.url}/garbage").status_code == 200
+        assert app.freed.wait(10)
+
+
+@pytest.mark.usefixtures("no_automatic_collection")
+def test_nothing_is_collected_while_a_request_is_in_flight() -> None:
+    app = GarbageApp()
+    with LoopbackServer(IdleCollector(app)) as server:
+        held = threading.Thread(target=httpx.get, args=(f"{server.url}/hold",), daemon=True)
+        held.start()
+        assert app.holding.wait(10)
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/garbage").status_code == 200
+            # The /garbage request's end has run by the time the next one is answered.
+            assert client.get("/ping").status_code == 200
+            assert not app.freed.is_set()
+        app.release.set()
+        held.join(10)
+        assert app.freed.wait(10)
+
+
+def test_collect_due_runs_only_what_the_counters_say() -> None:
+    gc.collect()
+    assert collect_due() == 0
+    gc.disable()
+    try:
+        for _ in range(DUE_AFTER):
+            gc.collect(0)
+        Cycle()
+        assert collect_due() >= 1
+        assert gc.get_count()[1] == 0
+    finally:
+        gc.enable()
+
+
+def test_deferring_moves_only_the_middle_trigger() -> None:
+    before = gc.get_threshold()
+    try:
+        defer_young_collections()
+        assert gc.get_threshold() == (before[0], DEFERRED, before[2])
+    finally:
+        gc.set_threshold(*before)
