@@ -32,9 +32,16 @@ def defer_young_collections() -> None:
 
 
 def collect_due() -> int:
-    """Run the collection CPython's counters say is due, if any; how many objects it freed."""
+    """Run the collection CPython's counters say is due, if any; how many objects it freed.
+
+    Only while deferred: otherwise CPython's own triggers run, and a process that did
+    not defer (a test suite running ``streamtape.serve``) keeps its collector as it was.
+    """
+    _, deferred, old_after = gc.get_threshold()
+    if deferred != DEFERRED:
+        return 0
     _, middle, old = gc.get_count()
-    if old >= gc.get_threshold()[2]:
+    if old >= old_after:
         return gc.collect(2)
     if middle >= DUE_AFTER:
         return gc.collect(1)
