@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _corpus import require_corpus
 from conftest import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -121,6 +122,7 @@ def test_corpus_present_or_skipped() -> None:
 
 
 def test_cut_tool_json_keeps_the_sdk_partial_input_and_says_so() -> None:
+    require_corpus()
     body = (
         CORPUS / "anthropic" / "anthropic-sdk-incomplete_partial_json_response.txt"
     ).read_bytes()

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from _corpus import require_corpus
 from conftest import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -285,6 +286,7 @@ def test_stream_finished_on_every_cut_of_a_real_stream() -> None:
 
 
 def test_a_non_stream_message_body() -> None:
+    require_corpus()
     final = json.loads(
         (
             CORPUS / "expected" / "prism-anthropic-stream-with-web-search-citations-1.json"
@@ -299,6 +301,7 @@ def test_a_non_stream_message_body() -> None:
 
 
 def test_summary_of_a_tool_and_thinking_stream() -> None:
+    require_corpus()
     body = (
         CORPUS / "anthropic" / "prism-anthropic-stream-with-extended-thinking-1.sse"
     ).read_bytes()
@@ -317,6 +320,7 @@ def test_summary_of_a_tool_and_thinking_stream() -> None:
 
 
 def test_summary_counts_cached_input_and_server_tools() -> None:
+    require_corpus()
     path = CORPUS / "anthropic" / "prism-anthropic-stream-with-web-search-citations-1.sse"
     s = summarize(assemble(path.read_bytes()))
     kinds_ = [c.kind for c in s.tool_calls]

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from _corpus import require_corpus
 from plugin_support import CORPUS, FAKE_KEY, live_upstream, run, tapes
 
 from streamtape.core.cassette import Cassette
@@ -304,6 +305,7 @@ def _anthropic_exchange() -> Exchange:
 def test_a_bare_anthropic_client_replays_raw_anthropic_sse(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    require_corpus()
     pytest.importorskip("anthropic")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789abcdefghijklmnop")
     folder = pytester.path / "cassettes"
