@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
@@ -29,7 +28,6 @@ for _lib in HTTP_LIBS:
 with contextlib.suppress(ImportError):
     import anthropic  # noqa: F401
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FAKE_KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
 
 PLUGIN = ("-p", "streamtape.pytest_plugin")

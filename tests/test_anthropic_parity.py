@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _corpus import require_corpus
-from conftest import CORPUS
+from _corpus import CORPUS, require_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies_anthropic import (

@@ -13,8 +13,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from _corpus import require_corpus
-from plugin_support import CORPUS, FAKE_KEY, live_upstream, run, tapes
+from _corpus import CORPUS, require_corpus
+from plugin_support import FAKE_KEY, live_upstream, run, tapes
 
 from streamtape.core.cassette import Cassette
 from streamtape.core.exchange import Exchange, Read, RecordedRequest
