@@ -52,17 +52,22 @@ class GarbageApp:
 
 
 @pytest.fixture
-def no_automatic_collection() -> Iterator[None]:
-    """Deferred, with only explicit collections running: what frees the cycle is the middleware."""
+def collector_paused() -> Iterator[tuple[int, int, int]]:
+    """Counters at zero and only explicit collections; yields the thresholds it restores."""
     before = gc.get_threshold()
     gc.collect()
-    defer_young_collections()
     gc.disable()
     try:
-        yield
+        yield before
     finally:
         gc.enable()
         gc.set_threshold(*before)
+
+
+@pytest.fixture
+def no_automatic_collection(collector_paused: tuple[int, int, int]) -> None:
+    """Deferred, with only explicit collections running: what frees the cycle is the middleware."""
+    defer_young_collections()
 
 
 @pytest.mark.usefixtures("no_automatic_collection")
@@ -100,23 +105,16 @@ def test_collect_due_runs_only_what_the_counters_say() -> None:
     assert gc.get_count()[1] == 0
 
 
+@pytest.mark.usefixtures("collector_paused")
 def test_a_process_that_did_not_defer_keeps_its_collector() -> None:
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(DUE_AFTER):
-            gc.collect(0)
-        Cycle()
-        assert collect_due() == 0
-        assert gc.get_count()[1] == DUE_AFTER
-    finally:
-        gc.enable()
+    for _ in range(DUE_AFTER):
+        gc.collect(0)
+    Cycle()
+    assert collect_due() == 0
+    assert gc.get_count()[1] == DUE_AFTER
 
 
-def test_deferring_moves_only_the_middle_trigger() -> None:
-    before = gc.get_threshold()
-    try:
-        defer_young_collections()
-        assert gc.get_threshold() == (before[0], DEFERRED, before[2])
-    finally:
-        gc.set_threshold(*before)
+def test_deferring_moves_only_the_middle_trigger(collector_paused: tuple[int, int, int]) -> None:
+    young, _, old = collector_paused
+    defer_young_collections()
+    assert gc.get_threshold() == (young, DEFERRED, old)
